@@ -1,0 +1,3 @@
+"""How a job hands its result to the CLI: one stdout line, this marker then JSON."""
+
+RESULT_MARKER = "LAKEHOUSE_RESULT "

@@ -1,0 +1,159 @@
+"""Downloaded and built artifacts, fetched by Maven coordinates or `go install` into a shared cache.
+
+Every artifact is installed into a temporary path and renamed into place, so an interrupted
+download never leaves a half-written file that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lakehouse.settings import Settings, find_java_home
+
+
+def _say(message: str) -> None:
+    print(f"[artifacts] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _cache_lock(settings: Settings) -> Iterator[None]:
+    """Serialise installs across processes and checkouts sharing the cache."""
+    settings.cache.mkdir(parents=True, exist_ok=True)
+    with (settings.cache / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
+        raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def maven_artifact(settings: Settings, coordinate: str, target: Path) -> Path:
+    """Fetch one artifact `group:artifact:version[:type[:classifier]]` to `target`."""
+    if target.exists():
+        return target
+    if not shutil.which("mvn"):
+        raise RuntimeError("Maven (mvn) is not installed: apt-get install maven")
+    _say(f"fetching {coordinate} (Maven)")
+    with tempfile.TemporaryDirectory(dir=settings.cache) as tmp:
+        env = dict(os.environ)
+        env["JAVA_HOME"] = str(find_java_home(17, "JAVA_HOME"))
+        _run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                f"-Dmaven.repo.local={settings.cache / 'm2'}",
+                "dependency:copy",
+                f"-Dartifact={coordinate}",
+                f"-DoutputDirectory={tmp}",
+                "-Dtransitive=false",
+            ],
+            f"Maven download of {coordinate}",
+            env,
+        )
+        (fetched,) = Path(tmp).iterdir()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(fetched, target)
+    return target
+
+
+def spark_jars(settings: Settings) -> list[Path]:
+    v = settings.versions
+    coordinates = [
+        f"org.apache.iceberg:{v['iceberg_spark_runtime']}:{v['iceberg']}",
+        f"org.apache.iceberg:iceberg-aws-bundle:{v['iceberg']}",
+        f"org.postgresql:postgresql:{v['postgresql_jdbc']}",
+    ]
+    return [maven_artifact(settings, c, t) for c, t in zip(coordinates, settings.spark_jars, strict=True)]
+
+
+def trino(settings: Settings) -> Path:
+    """Trino server core plus the Iceberg plugin, unpacked once into the cache."""
+    install = settings.trino_install
+    if (install / "plugin" / "iceberg").is_dir():
+        return install
+    version = settings.versions["trino"]
+    downloads = settings.cache / "downloads"
+    core = maven_artifact(
+        settings,
+        f"io.trino:trino-server-core:{version}:tar.gz",
+        downloads / f"trino-server-core-{version}.tar.gz",
+    )
+    plugin = maven_artifact(
+        settings, f"io.trino:trino-iceberg:{version}:zip", downloads / f"trino-iceberg-{version}.zip"
+    )
+    _say(f"unpacking Trino {version}")
+    with tempfile.TemporaryDirectory(dir=settings.cache) as tmp:
+        with tarfile.open(core) as tar:
+            tar.extractall(tmp, filter="tar")
+        root = Path(tmp) / f"trino-server-core-{version}"
+        with zipfile.ZipFile(plugin) as zf:
+            zf.extractall(tmp)
+        os.replace(Path(tmp) / f"trino-iceberg-{version}", root / "plugin" / "iceberg")
+        for launcher in (root / "bin").rglob("launcher"):
+            launcher.chmod(0o755)
+        if install.exists():
+            shutil.rmtree(install)
+        os.replace(root, install)
+    return install
+
+
+def trino_cli(settings: Settings) -> Path:
+    path = maven_artifact(
+        settings,
+        f"io.trino:trino-cli:{settings.versions['trino']}:jar:executable",
+        settings.trino_cli_jar,
+    )
+    path.chmod(0o755)
+    return path
+
+
+def minio(settings: Settings) -> Path:
+    """The MinIO server, built unmodified from its module with `go install`."""
+    binary = settings.minio_binary
+    if binary.exists():
+        return binary
+    if not shutil.which("go"):
+        raise RuntimeError("Go is not installed: it is needed once to build MinIO")
+    version = settings.versions["minio"]
+    _say(f"building MinIO {version} with go install (a few minutes, once per machine)")
+    with tempfile.TemporaryDirectory(dir=settings.cache) as tmp:
+        env = dict(os.environ, GOBIN=tmp, CGO_ENABLED="0")
+        _run(["go", "install", f"github.com/minio/minio@{version}"], "go install minio", env)
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(Path(tmp) / "minio", binary)
+    return binary
+
+
+def postgres_bindir() -> Path:
+    """The PostgreSQL 15 server binaries from Debian's packages."""
+    for candidate in (Path("/usr/lib/postgresql/15/bin"),):
+        if (candidate / "postgres").exists():
+            return candidate
+    raise RuntimeError("PostgreSQL 15 server not found: apt-get install postgresql-15")
+
+
+def ensure_all(settings: Settings) -> None:
+    with _cache_lock(settings):
+        spark_jars(settings)
+        trino(settings)
+        trino_cli(settings)
+        minio(settings)
+    postgres_bindir()

@@ -1,0 +1,214 @@
+"""`lakehouse`: start the local stack, ingest, query, generate data."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from lakehouse import artifacts, provision, render
+from lakehouse import secrets as secret_store
+from lakehouse.services import ServiceError, all_services, say
+from lakehouse.settings import REPO_ROOT, Settings
+
+
+def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
+    started = time.monotonic()
+    artifacts.ensure_all(settings)
+    secrets = secret_store.ensure(settings.secrets_file)
+    render.render_all(settings, secrets)
+    for service in all_services(settings):
+        service.start(secrets)
+        say(f"{service.name} healthy")
+    provision.provision(settings, secrets)
+    say(f"stack up in {time.monotonic() - started:.0f}s")
+    return cmd_status(settings, argparse.Namespace())
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    for service in reversed(all_services(settings)):
+        service.stop()
+        say(f"{service.name} stopped")
+    if args.purge:
+        for service in all_services(settings):
+            service.purge()
+        for path in (settings.home / "landing", settings.home / "build"):
+            shutil.rmtree(path, ignore_errors=True)
+        say(f"all data deleted (buckets, catalog, tables); downloaded artifacts kept in {settings.cache}")
+    return 0
+
+
+def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
+    all_ok = True
+    print(f"{'service':<10} {'health':<9} address")
+    for service in all_services(settings):
+        st = service.status()
+        all_ok &= st.healthy
+        health = "healthy" if st.healthy else "down"
+        print(f"{st.name:<10} {health:<9} {st.address}  {st.detail}".rstrip())
+    print(f"runtime home: {settings.home}\nsecrets: {settings.secrets_file}")
+    return 0 if all_ok else 1
+
+
+def print_account(result: dict) -> None:
+    print(f"{'source':<13} {'received':>9} {'accepted':>9} {'rejected':>9} {'duplicates':>10}  batch")
+    for name, acc in result["sources"].items():
+        print(
+            f"{name:<13} {acc['received']:>9} {acc['accepted']:>9} {acc['rejected']:>9} "
+            f"{acc['duplicates']:>10}  {acc.get('batch_id', '-')}"
+        )
+        for path in acc["skipped_files"]:
+            print(f"  skipped (already ingested, same content): {path}")
+        if acc.get("updated") or acc.get("superseded"):
+            print(
+                f"  updated {acc['updated']} curated rows; {acc['superseded']} earlier "
+                "versions in this batch replaced by later ones"
+            )
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.ingest import expand_paths
+    from lakehouse.spark import submit
+
+    job_args: list[str] = []
+    for name in ("transactions", "payments"):
+        spec = getattr(args, name)
+        if spec:
+            expand_paths(spec)  # a missing input is a clear error before Spark starts
+            job_args += [f"--{name}", spec]
+    if not job_args:
+        raise SystemExit("lakehouse ingest: give --transactions PATH and/or --payments PATH")
+    if args.force:
+        job_args.append("--force")
+    print_account(submit(settings, "ingest", job_args))
+    return 0
+
+
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.sql import query, to_csv
+
+    columns, rows = query(settings, args.query, user=args.user)
+    sys.stdout.write(to_csv(columns, rows))
+    return 0
+
+
+def cmd_generate(_: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.generate import Options, generate
+
+    counts = generate(
+        Options(
+            customers=args.customers,
+            out=Path(args.out),
+            fmt=args.format,
+            schema=args.schema,
+            dirty_ratio=args.dirty_ratio,
+            seed=args.seed,
+        )
+    )
+    for key, value in counts.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
+    from lakehouse.sql import query, to_csv
+
+    cmd_up(settings, argparse.Namespace())
+    sample = REPO_ROOT / "data" / "sample"
+    cmd_ingest(
+        settings,
+        argparse.Namespace(
+            transactions=str(sample / "transactions.json"),
+            payments=str(sample / "payments.json"),
+            force=False,
+        ),
+    )
+    c = settings.catalog_name
+    demos = [
+        (
+            "Rows per table",
+            f"""
+            SELECT 'curated.transactions' AS table_name, count(*) AS row_count
+            FROM {c}.curated.transactions
+            UNION ALL SELECT 'curated.payments', count(*) FROM {c}.curated.payments
+            UNION ALL SELECT 'raw.transactions', count(*) FROM {c}.raw.transactions
+            UNION ALL SELECT 'raw.payments', count(*) FROM {c}.raw.payments""",
+        ),
+        (
+            "Ingestion log",
+            f"""
+            SELECT batch_id, source, received, accepted, rejected, duplicates
+            FROM {c}.curated.ingestion_log ORDER BY started_at, source""",
+        ),
+        (
+            "Days from transaction to payment",
+            f"""
+            SELECT date_diff('day', t.transaction_date, p.payment_date) AS days_to_pay,
+                   count(*) AS payments
+            FROM {c}.curated.transactions t
+            JOIN {c}.curated.payments p ON p.transaction_id = t.transaction_id
+            GROUP BY 1 ORDER BY 1""",
+        ),
+    ]
+    for title, statement in demos:
+        print(f"\n== {title} (through Trino, HTTPS)")
+        sys.stdout.write(to_csv(*query(settings, statement)))
+    print(f"\nTrino: {settings.trino_url}  MinIO console: {settings.minio_console_url}")
+    print(f"Passwords: {settings.secrets_file}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start MinIO, PostgreSQL and Trino; provision").set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop the stack")
+    down.add_argument(
+        "--purge", action="store_true", help="also delete all data (keeps downloaded artifacts)"
+    )
+    down.set_defaults(func=cmd_down)
+    sub.add_parser("status", help="each service, its address and health").set_defaults(func=cmd_status)
+    ingest = sub.add_parser("ingest", help="run the Spark ingestion job")
+    ingest.add_argument("--transactions", metavar="PATH", help="file, directory or glob")
+    ingest.add_argument("--payments", metavar="PATH", help="file, directory or glob")
+    ingest.add_argument(
+        "--force", action="store_true", help="re-read files already ingested (tables stay idempotent)"
+    )
+    ingest.set_defaults(func=cmd_ingest)
+    sql = sub.add_parser("sql", help="run a query through Trino, print CSV")
+    sql.add_argument("query")
+    sql.add_argument("--user", default="admin")
+    sql.set_defaults(func=cmd_sql)
+    gen = sub.add_parser("generate", help="write synthetic transactions and payments")
+    gen.add_argument("--customers", type=int, required=True)
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--format", choices=["ndjson", "array"], default="ndjson")
+    gen.add_argument("--schema", choices=["v1", "v2"], default="v2")
+    gen.add_argument("--dirty-ratio", type=float, default=0.03)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.set_defaults(func=cmd_generate)
+    sub.add_parser("demo", help="up + ingest data/sample + example queries").set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.load()
+    known_secrets = secret_store.read(settings.secrets_file).values()
+    try:
+        return int(args.func(settings, args) or 0)
+    except (ServiceError, RuntimeError, FileNotFoundError, KeyError) as exc:
+        print(f"error: {secret_store.redact(str(exc), known_secrets)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # Trino and driver errors: message only, secrets redacted
+        if type(exc).__module__.startswith("trino"):
+            message = getattr(exc, "message", None) or str(exc)
+            print(f"error: {secret_store.redact(message, known_secrets)}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Idempotent provisioning: catalog database (Iceberg JDBC V1 schema), buckets, namespaces."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from lakehouse.services import Postgres, say
+from lakehouse.settings import Settings
+
+# Iceberg's JDBC catalog tables, schema version V1 (the iceberg_type column marks tables and
+# views). Created here so the schema does not depend on which engine touches the catalog first.
+CATALOG_DDL = (
+    """CREATE TABLE IF NOT EXISTS iceberg_tables (
+        catalog_name VARCHAR(255) NOT NULL,
+        table_namespace VARCHAR(255) NOT NULL,
+        table_name VARCHAR(255) NOT NULL,
+        metadata_location VARCHAR(1000),
+        previous_metadata_location VARCHAR(1000),
+        iceberg_type VARCHAR(5),
+        PRIMARY KEY (catalog_name, table_namespace, table_name))""",
+    """CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
+        catalog_name VARCHAR(255) NOT NULL,
+        namespace VARCHAR(255) NOT NULL,
+        property_key VARCHAR(255),
+        property_value VARCHAR(1000),
+        PRIMARY KEY (catalog_name, namespace, property_key))""",
+)
+
+
+def catalog_database(settings: Settings, secrets: dict[str, str]) -> None:
+    """Role and database for the Iceberg catalog, owned by a non-superuser role."""
+    pg = Postgres(settings)
+    cfg = settings["postgres"]
+    user, database = cfg["catalog_user"], cfg["catalog_database"]
+    conn = pg.connect(secrets)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        cur.execute(f'{verb} ROLE "{user}" LOGIN PASSWORD %s', (secrets["ICEBERG_CATALOG_PASSWORD"],))
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+        if not cur.fetchone():
+            cur.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
+    conn.close()
+
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host=cfg["host"],
+        port=cfg["port"],
+        dbname=database,
+        user=user,
+        password=secrets["ICEBERG_CATALOG_PASSWORD"],
+    )
+    with conn, conn.cursor() as cur:
+        for statement in CATALOG_DDL:
+            cur.execute(statement)
+    conn.close()
+
+
+def s3_client(settings: Settings, access_key: str, secret_key: str):
+    """A plain S3 client: endpoint, region and addressing style come from the settings."""
+    style = "path" if settings["s3"]["path_style_access"] else "virtual"
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        region_name=settings["s3"]["region"],
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=Config(s3={"addressing_style": style}, retries={"max_attempts": 3}),
+    )
+
+
+def buckets(settings: Settings, secrets: dict[str, str]) -> None:
+    client = s3_client(settings, secrets["MINIO_ROOT_USER"], secrets["MINIO_ROOT_PASSWORD"])
+    for bucket in settings.buckets:
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError:
+            say(f"creating bucket {bucket}")
+            client.create_bucket(Bucket=bucket)
+
+
+def load_catalog(settings: Settings):
+    """The PyIceberg catalog `lakehouse`, from the rendered $LAKEHOUSE_HOME/conf/.pyiceberg.yaml."""
+    import os
+
+    os.environ["PYICEBERG_HOME"] = str(settings.conf_dir)
+    from pyiceberg.catalog import load_catalog as pyiceberg_load
+
+    return pyiceberg_load(settings.catalog_name)
+
+
+def namespaces(settings: Settings) -> None:
+    catalog = load_catalog(settings)
+    existing = {ns[0] for ns in catalog.list_namespaces()}
+    for ns in settings.namespaces:
+        if ns not in existing:
+            say(f"creating namespace {settings.catalog_name}.{ns}")
+            catalog.create_namespace(ns)
+
+
+def landing_dirs(settings: Settings) -> None:
+    for source in ("transactions", "payments"):
+        (settings.home / "landing" / source).mkdir(parents=True, exist_ok=True)
+
+
+def provision(settings: Settings, secrets: dict[str, str]) -> None:
+    catalog_database(settings, secrets)
+    buckets(settings, secrets)
+    namespaces(settings)
+    landing_dirs(settings)

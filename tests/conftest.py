@@ -1,0 +1,39 @@
+"""Shared fixtures. Unit tests get a local Spark with a file-based Iceberg catalog (no services)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lakehouse import artifacts
+from lakehouse.settings import REPO_ROOT, Settings, find_java_home
+
+SAMPLE = REPO_ROOT / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    from pyspark.sql import SparkSession
+
+    settings = Settings.load()
+    jars = artifacts.spark_jars(settings)
+    os.environ.setdefault("JAVA_HOME", str(find_java_home(17, "JAVA_HOME", max_major=21)))
+    warehouse: Path = tmp_path_factory.mktemp("warehouse")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("lakehouse-unit-tests")
+        .config("spark.jars", ",".join(str(j) for j in jars[:1]))
+        .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
+        .config("spark.sql.catalog.lakehouse", "org.apache.iceberg.spark.SparkCatalog")
+        .config("spark.sql.catalog.lakehouse.type", "hadoop")
+        .config("spark.sql.catalog.lakehouse.warehouse", str(warehouse))
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
