@@ -112,6 +112,8 @@ def trino(settings: Settings) -> Path:
         if install.exists():
             shutil.rmtree(install)
         os.replace(root, install)
+    core.unlink()  # unpacked now; Maven's local repository keeps a copy
+    plugin.unlink()
     return install
 
 

@@ -64,13 +64,13 @@ def _transaction(
 ) -> dict[str, Any]:
     if o.schema == "v1":
         return {
-            "transaction_id": str(tx_id),
+            "transaction_id": f"T{tx_id:09d}",
             "customer_id": customer,
             "amount": amount,
             "date": day.isoformat(),
         }
     return {
-        "transaction_id": str(tx_id),
+        "transaction_id": f"T{tx_id:09d}",
         "customer_id": customer,
         "amount": amount,
         "currency": "BRL",
@@ -100,14 +100,14 @@ def _payment(
 ) -> dict[str, Any]:
     if o.schema == "v1":
         return {
-            "payment_id": str(pay_id),
-            "transaction_id": str(tx_id),
+            "payment_id": f"P{pay_id:09d}",
+            "transaction_id": f"T{tx_id:09d}",
             "amount_paid": amount,
             "date_paid": day.isoformat(),
         }
     return {
-        "payment_id": str(pay_id),
-        "transaction_id": str(tx_id),
+        "payment_id": f"P{pay_id:09d}",
+        "transaction_id": f"T{tx_id:09d}",
         "customer_id": customer,
         "amount_paid": amount,
         "currency": "BRL",

@@ -1,0 +1,73 @@
+"""Deduplication by natural id and the accounting invariant, with hand-written outcomes."""
+
+from __future__ import annotations
+
+from jobs.ingest import Account, account, classify, parse, validate
+from jobs.sources import TRANSACTIONS
+from tests.unit.helpers import records
+
+
+def tx(tx_id: str, amount: float, customer: str = "A") -> str:
+    return (
+        f'{{"transaction_id": "{tx_id}", "customer_id": "{customer}", "amount": {amount},'
+        ' "date": "2024-01-01"}'
+    )
+
+
+def run_classify(spark, raws, current_raws=()):
+    batch = records(spark, list(raws))
+    validated = validate(parse(batch, TRANSACTIONS), TRANSACTIONS)
+    current = validate(parse(records(spark, list(current_raws)), TRANSACTIONS), TRANSACTIONS)
+    classified = classify(validated, current, TRANSACTIONS)
+    return batch, classified
+
+
+def outcomes(classified):
+    return sorted(
+        (r.record_number, r.outcome, r.change, r.superseded)
+        for r in classified.select("record_number", "outcome", "change", "superseded").collect()
+    )
+
+
+def test_exact_duplicate_counts_once(spark) -> None:
+    batch, classified = run_classify(spark, [tx("1", 10), tx("1", 10), tx("2", 20)])
+    assert outcomes(classified) == [
+        (1, "duplicate", None, False),
+        (2, "accepted", "insert", False),
+        (3, "accepted", "insert", False),
+    ]
+    assert account(batch, classified) == Account(
+        received=3, accepted=2, rejected=0, duplicates=1, inserted=2, updated=0, superseded=0
+    )
+
+
+def test_later_record_with_same_id_replaces_earlier(spark) -> None:
+    batch, classified = run_classify(spark, [tx("1", 10), tx("1", 11)])
+    assert outcomes(classified) == [(1, "duplicate", None, True), (2, "accepted", "insert", False)]
+    winner = classified.where("outcome = 'accepted'").first()
+    assert str(winner.amount) == "11.00"
+
+
+def test_same_content_as_curated_is_a_duplicate_and_changed_content_an_update(spark) -> None:
+    batch, classified = run_classify(
+        spark, [tx("1", 10), tx("2", 99), tx("3", 30)], current_raws=[tx("1", 10), tx("2", 20)]
+    )
+    assert outcomes(classified) == [
+        (1, "duplicate", None, False),
+        (2, "accepted", "update", False),
+        (3, "accepted", "insert", False),
+    ]
+
+
+def test_rejected_records_never_win_over_valid_ones(spark) -> None:
+    bad = '{"transaction_id": "1", "customer_id": "A", "amount": "abc", "date": "2024-01-01"}'
+    batch, classified = run_classify(spark, [tx("1", 10), bad])
+    assert outcomes(classified) == [(1, "accepted", "insert", False), (2, "rejected", None, False)]
+    acc = account(batch, classified)
+    assert (acc.received, acc.accepted, acc.rejected, acc.duplicates) == (2, 1, 1, 0)
+    assert acc.balanced()
+
+
+def test_invariant_detects_a_lost_record() -> None:
+    assert not Account(received=5, accepted=2, rejected=1, duplicates=1).balanced()
+    assert Account(received=4, accepted=2, rejected=1, duplicates=1).balanced()

@@ -1,0 +1,118 @@
+"""The whole ingestion job on a file-based Iceberg catalog: lossless, idempotent, all-or-nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs.ingest import MalformedInput, run
+from tests.conftest import SAMPLE
+
+CATALOG = "lakehouse"
+
+
+def counts(spark) -> dict[str, int]:
+    tables = [
+        "raw.transactions",
+        "raw.payments",
+        "curated.transactions",
+        "curated.payments",
+        "curated.rejected_records",
+        "curated.ingestion_log",
+    ]
+    return {t: spark.table(f"{CATALOG}.{t}").count() for t in tables}
+
+
+def snapshots(spark) -> dict[str, list[int]]:
+    tables = [
+        "raw.transactions",
+        "raw.payments",
+        "curated.transactions",
+        "curated.payments",
+        "curated.ingestion_log",
+    ]
+    return {
+        t: [r[0] for r in spark.sql(f"SELECT snapshot_id FROM {CATALOG}.{t}.snapshots").collect()]
+        for t in tables
+    }
+
+
+@pytest.fixture()
+def clean_catalog(spark):
+    for ns in ("raw", "curated"):
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {CATALOG}.{ns}")
+        for t in spark.sql(f"SHOW TABLES IN {CATALOG}.{ns}").collect():
+            spark.sql(f"DROP TABLE {CATALOG}.{ns}.{t.tableName} PURGE")
+    return spark
+
+
+def test_sample_then_rerun_changes_nothing(clean_catalog) -> None:
+    spark = clean_catalog
+    inputs = {
+        "transactions": [str(SAMPLE / "transactions.json")],
+        "payments": [str(SAMPLE / "payments.json")],
+    }
+    first = run(spark, CATALOG, inputs)
+    for name in ("transactions", "payments"):
+        acc = first["sources"][name]
+        assert (acc["received"], acc["accepted"], acc["rejected"], acc["duplicates"]) == (100, 100, 0, 0)
+    assert counts(spark) == {
+        "raw.transactions": 100,
+        "raw.payments": 100,
+        "curated.transactions": 100,
+        "curated.payments": 100,
+        "curated.rejected_records": 0,
+        "curated.ingestion_log": 2,
+    }
+    # payment 10 arrives as the integer 10 and is stored as the string "10"
+    assert spark.sql(f"SELECT amount_paid FROM {CATALOG}.curated.payments WHERE payment_id = '10'").first()[
+        0
+    ] == pytest.approx(550)
+    before = snapshots(spark)
+
+    again = run(spark, CATALOG, inputs)
+    assert again["sources"]["transactions"]["skipped_files"] == inputs["transactions"]
+    assert snapshots(spark) == before
+
+    forced = run(spark, CATALOG, {"transactions": inputs["transactions"]}, force=True)
+    acc = forced["sources"]["transactions"]
+    assert (acc["received"], acc["accepted"], acc["duplicates"]) == (100, 0, 100)
+    assert counts(spark)["raw.transactions"] == 100
+    assert counts(spark)["curated.transactions"] == 100
+
+
+def test_truncated_file_refuses_the_whole_batch(clean_catalog, tmp_path: Path) -> None:
+    spark = clean_catalog
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        '{"payment_id": "1", "transaction_id": "1", "amount_paid": 5, "date_paid": "2024-01-01"}\n'
+    )
+    truncated = tmp_path / "t.json"
+    truncated.write_text((SAMPLE / "transactions.json").read_text()[:2000])
+    with pytest.raises(MalformedInput, match=r"t\.json: line \d+ column \d+"):
+        run(spark, CATALOG, {"transactions": [str(truncated)], "payments": [str(good)]})
+    assert counts(spark) == {
+        "raw.transactions": 0,
+        "raw.payments": 0,
+        "curated.transactions": 0,
+        "curated.payments": 0,
+        "curated.rejected_records": 0,
+        "curated.ingestion_log": 0,
+    }
+
+
+def test_rejected_records_keep_raw_text_and_every_reason(clean_catalog, tmp_path: Path) -> None:
+    spark = clean_catalog
+    path = tmp_path / "tx.jsonl"
+    bad = '{"transaction_id": "", "customer_id": "A", "amount": "abc", "date": "invalid-date"}'
+    path.write_text(
+        bad + "\n" + '{"transaction_id": "9", "customer_id": "B", "amount": 1, "date": "2024-05-01"}\n'
+    )
+    result = run(spark, CATALOG, {"transactions": [str(path)]})
+    acc = result["sources"]["transactions"]
+    assert (acc["received"], acc["accepted"], acc["rejected"], acc["duplicates"]) == (2, 1, 1, 0)
+    row = spark.table(f"{CATALOG}.curated.rejected_records").first()
+    assert row.raw_json == bad
+    assert row.record_number == 1
+    assert sorted(row.reasons) == ["amount_not_numeric", "invalid_transaction_date", "missing_transaction_id"]

@@ -1,0 +1,62 @@
+"""Rendered engine configuration: one catalog name everywhere, Trino's password file format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bcrypt
+
+from lakehouse import render
+from lakehouse.secrets import GENERATED
+from lakehouse.settings import Settings
+
+
+def settings_for(tmp_path: Path, **env: str) -> Settings:
+    return Settings.load(
+        {"LAKEHOUSE_HOME": str(tmp_path / "home"), "LAKEHOUSE_CACHE": str(tmp_path / "cache"), **env}
+    )
+
+
+def fake_secrets() -> dict[str, str]:
+    return {key: f"value-of-{key.lower()}" for key in GENERATED}
+
+
+def test_catalog_name_is_identical_in_every_engine(tmp_path: Path) -> None:
+    s = settings_for(tmp_path, LAKEHOUSE_CATALOG_NAME="lakehouse")
+    secrets = fake_secrets()
+    render.render_all(s, secrets)
+    spark = (s.conf_dir / "spark" / "spark-defaults.conf").read_text()
+    trino = (s.conf_dir / "trino" / "catalog" / "lakehouse.properties").read_text()
+    pyiceberg = (s.conf_dir / ".pyiceberg.yaml").read_text()
+    assert "spark.sql.catalog.lakehouse " in spark
+    assert "iceberg.jdbc-catalog.catalog-name=lakehouse\n" in trino
+    assert "\n  lakehouse:\n" in pyiceberg
+    assert "jdbc.schema-version      V1" in spark
+    assert "iceberg.jdbc-catalog.schema-version=V1" in trino
+    for text in (spark, trino, pyiceberg):
+        assert "s3://lakehouse-warehouse/warehouse" in text
+    assert (s.conf_dir / "spark" / "spark-defaults.conf").stat().st_mode & 0o777 == 0o600
+
+
+def test_endpoint_and_ports_come_from_environment(tmp_path: Path) -> None:
+    s = settings_for(
+        tmp_path,
+        LAKEHOUSE_S3_ENDPOINT="https://s3.example.internal",
+        LAKEHOUSE_TRINO_HTTPS_PORT="9443",
+        LAKEHOUSE_MINIO_PORT="9100",
+    )
+    assert s.trino_url == "https://127.0.0.1:9443"
+    assert s.minio_endpoint == "http://127.0.0.1:9100"
+    render.render_all(s, fake_secrets())
+    trino = (s.conf_dir / "trino" / "catalog" / "lakehouse.properties").read_text()
+    assert "s3.endpoint=https://s3.example.internal\n" in trino
+    assert "http-server.https.port=9443\n" in (s.conf_dir / "trino" / "config.properties").read_text()
+
+
+def test_password_file_uses_2y_bcrypt_and_is_stable() -> None:
+    text = render.password_file_text({"admin": "s3cret-pass"})
+    user, digest = text.strip().split(":", 1)
+    assert user == "admin" and digest.startswith("$2y$")
+    assert bcrypt.checkpw(b"s3cret-pass", digest.replace("$2y$", "$2b$", 1).encode())
+    assert render.password_file_text({"admin": "s3cret-pass"}, previous=text) == text
+    assert render.password_file_text({"admin": "other"}, previous=text) != text

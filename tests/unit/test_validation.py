@@ -1,0 +1,152 @@
+"""Every validation rule, both schema versions, typed values: one case per rule boundary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from jobs.ingest import parse, validate
+from jobs.sources import PAYMENTS, TRANSACTIONS
+from tests.unit.helpers import records
+
+TX_V1 = '{"transaction_id": "1", "customer_id": "A", "amount": 100.0, "date": "2024-01-01"}'
+
+
+def reasons_of(spark, source, raw: str) -> list[str]:
+    row = validate(parse(records(spark, [raw]), source), source).first()
+    return sorted(row.reasons)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (TX_V1, []),
+        ('{"transaction_id": 7, "customer_id": "A", "amount": 1, "date": "2024-01-01"}', []),
+        ('{"transaction_id": "1", "customer_id": "A", "amount": "150.50", "date": "2024-01-01"}', []),
+        ('{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "2024-01-01T00:00:00"}', []),
+        ('{"customer_id": "A", "amount": 1, "date": "2024-01-01"}', ["missing_transaction_id"]),
+        (
+            '{"transaction_id": "", "customer_id": "A", "amount": 1, "date": "2024-01-01"}',
+            ["missing_transaction_id"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "  ", "amount": 1, "date": "2024-01-01"}',
+            ["missing_customer_id"],
+        ),
+        ('{"transaction_id": "1", "customer_id": "A", "date": "2024-01-01"}', ["missing_amount"]),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "abc", "date": "2024-01-01"}',
+            ["amount_not_numeric"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 0, "date": "2024-01-01"}',
+            ["amount_not_positive"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": -5.5, "date": "2024-01-01"}',
+            ["amount_not_positive"],
+        ),
+        ('{"transaction_id": "1", "customer_id": "A", "amount": 1}', ["missing_transaction_date"]),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "invalid-date"}',
+            ["invalid_transaction_date"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "2024-02-30"}',
+            ["invalid_transaction_date"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "01/02/2024"}',
+            ["invalid_transaction_date"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 1, "transaction_date": "2024-01-01",'
+            ' "due_date": "2024-13-45"}',
+            ["invalid_due_date"],
+        ),
+        (
+            '{"amount": "x", "date": "nope"}',
+            [
+                "amount_not_numeric",
+                "invalid_transaction_date",
+                "missing_customer_id",
+                "missing_transaction_id",
+            ],
+        ),
+        ("42", ["not_a_json_object"]),
+        ('"just text"', ["not_a_json_object"]),
+    ],
+)
+def test_transaction_rules(spark, raw: str, expected: list[str]) -> None:
+    assert reasons_of(spark, TRANSACTIONS, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"payment_id": 10, "transaction_id": "10", "amount_paid": 550.0, "date_paid": "2024-03-20"}', []),
+        ('{"payment_id": "1", "amount_paid": 5, "date_paid": "2024-03-20"}', ["missing_transaction_id"]),
+        ('{"transaction_id": "1", "amount_paid": 5, "payment_date": "2024-03-20"}', ["missing_payment_id"]),
+        (
+            '{"payment_id": "1", "transaction_id": "1", "amount_paid": 0, "payment_date": "2024-03-20"}',
+            ["amount_paid_not_positive"],
+        ),
+        (
+            '{"payment_id": "1", "transaction_id": "1", "amount_paid": 5, "payment_date": "invalid-date"}',
+            ["invalid_payment_date"],
+        ),
+    ],
+)
+def test_payment_rules(spark, raw: str, expected: list[str]) -> None:
+    assert reasons_of(spark, PAYMENTS, raw) == expected
+
+
+def test_v2_transaction_is_typed(spark) -> None:
+    raw = (
+        '{"transaction_id": 5, "customer_id": "C9", "amount": "150.50", "currency": "BRL",'
+        ' "transaction_date": "2024-03-05T00:00:00", "due_date": "2024-04-04",'
+        ' "payment_terms": "30_days", "status": "completed",'
+        ' "metadata": {"product_category": "services", "sales_rep": "rep_001",'
+        ' "channel": "online", "discount_applied": true, "installments": 3}}'
+    )
+    row = validate(parse(records(spark, [raw]), TRANSACTIONS), TRANSACTIONS).first()
+    assert row.reasons == []
+    assert row.transaction_id == "5"
+    assert row.amount == Decimal("150.50")
+    assert row.transaction_date == dt.date(2024, 3, 5)
+    assert row.due_date == dt.date(2024, 4, 4)
+    assert (row.status, row.product_category, row.channel) == ("completed", "services", "online")
+    assert (row.discount_applied, row.installments) == ("true", 3)
+    assert row.schema_version == "v2"
+
+
+def test_v1_payment_aliases_date_paid(spark) -> None:
+    raw = '{"payment_id": "1", "transaction_id": "1", "amount_paid": 100.0, "date_paid": "2024-02-01"}'
+    row = validate(parse(records(spark, [raw]), PAYMENTS), PAYMENTS).first()
+    assert row.payment_date == dt.date(2024, 2, 1)
+    assert row.amount_paid == Decimal("100.00")
+    assert row.customer_id is None
+    assert row.schema_version == "v1"
+
+
+def test_v2_payment_metadata(spark) -> None:
+    raw = (
+        '{"payment_id": "P1", "transaction_id": "T1", "customer_id": "C1", "amount_paid": 10,'
+        ' "payment_date": "2024-01-02", "status": "failed", "payment_type": "partial_1",'
+        ' "metadata": {"processor": "stone", "fee_amount": 0.2, "reference_number": "R1",'
+        ' "ip_address": "10.0.0.1", "user_agent": "okhttp/4.12"}}'
+    )
+    row = validate(parse(records(spark, [raw]), PAYMENTS), PAYMENTS).first()
+    assert (row.fee_amount, row.ip_address, row.user_agent) == (Decimal("0.20"), "10.0.0.1", "okhttp/4.12")
+    assert (row.status, row.payment_type, row.processor) == ("failed", "partial_1", "stone")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"transaction_id": "1", "customer_id": "A", "amo', '{"a": [1, 2}', "[1, 2"],
+)
+def test_truncated_json_is_malformed_not_rejected(spark, raw: str) -> None:
+    row = parse(records(spark, [raw]), TRANSACTIONS).first()
+    assert row.malformed is True
