@@ -28,6 +28,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
 
+from jobs.iceberg import current_snapshot, rollback
 from jobs.protocol import RESULT_MARKER
 from jobs.sources import CORRUPT, SOURCES, Source
 
@@ -405,15 +406,6 @@ def ensure_tables(spark: SparkSession, catalog: str) -> None:
         spark.sql(f"ALTER TABLE {catalog}.curated.{s.name} WRITE ORDERED BY {s.id_column}")
 
 
-def current_snapshot(spark: SparkSession, table: str) -> int | None:
-    """The table's current snapshot id (None for a table never written)."""
-    rows = spark.sql(
-        f"SELECT snapshot_id FROM {table}.history WHERE is_current_ancestor "
-        "ORDER BY made_current_at DESC LIMIT 1"
-    ).first()
-    return int(rows[0]) if rows else None
-
-
 # ---------------------------------------------------------------------------------------
 # The batch
 # ---------------------------------------------------------------------------------------
@@ -571,20 +563,6 @@ def commit(
     except Exception:
         rollback(spark, before)
         raise
-
-
-def rollback(spark: SparkSession, before: dict[str, int | None]) -> None:
-    """Put every table back where it was before this batch started writing."""
-    for table, snap in before.items():
-        if current_snapshot(spark, table) == snap:
-            continue
-        name = table.split(".", 1)[1]
-        catalog = table.split(".", 1)[0]
-        if snap is None:
-            spark.sql(f"DELETE FROM {table}")
-        else:
-            spark.sql(f"CALL {catalog}.system.rollback_to_snapshot('{name}', {snap})")
-        print(f"[ingest] rolled back {table}", file=sys.stderr)
 
 
 def run(spark: SparkSession, catalog: str, inputs: dict[str, list[str]], force: bool = False) -> dict:

@@ -80,6 +80,9 @@ def spark_jars(settings: Settings) -> list[Path]:
         f"org.apache.iceberg:{v['iceberg_spark_runtime']}:{v['iceberg']}",
         f"org.apache.iceberg:iceberg-aws-bundle:{v['iceberg']}",
         f"org.postgresql:postgresql:{v['postgresql_jdbc']}",
+        f"org.apache.hadoop:hadoop-aws:{v['hadoop_aws']}",
+        f"software.amazon.awssdk:s3-transfer-manager:{v['aws_sdk']}",
+        f"software.amazon.awssdk:apache-client:{v['aws_sdk']}",
     ]
     return [maven_artifact(settings, c, t) for c, t in zip(coordinates, settings.spark_jars, strict=True)]
 

@@ -86,6 +86,40 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delinquency(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.spark import submit
+
+    job_args = ["--export-uri", settings.export_uri]
+    if args.as_of:
+        job_args += ["--as-of", args.as_of]
+    if args.terms_days is not None:
+        job_args += ["--terms-days", str(args.terms_days)]
+    if args.rules:
+        job_args += ["--rules", str(Path(args.rules).resolve())]
+    r = submit(settings, "delinquency", job_args)
+    pct = "n/a" if r["pct_delinquent"] is None else f"{r['pct_delinquent']:.2f}%"
+    print(
+        f"{pct} of customers are delinquent (inadimplentes) as of {r['as_of']}: "
+        f"{r['delinquent']} of {r['customers']}"
+    )
+    print(f"  over30mob3: {r['over30mob3']}   ever15mob6: {r['ever15mob6']}   violations: {r['violations']}")
+    complete = r["pct_delinquent_window_complete"]
+    print(
+        f"  customers with a complete 6-month window: {r['customers_window_complete']}, "
+        f"delinquent among them: {'n/a' if complete is None else f'{complete:.2f}%'}"
+    )
+    print(
+        f"  read snapshots: transactions {r['transactions_snapshot_id']}, "
+        f"payments {r['payments_snapshot_id']}"
+    )
+    print(
+        f"  tables: {settings.catalog_name}.analytics.customer_delinquency, delinquency_violations, "
+        "delinquency_summary, delinquency_by_cohort"
+    )
+    print(f"  export: {r['export']}")
+    return 0
+
+
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse.sql import query, to_csv
 
@@ -177,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="re-read files already ingested (tables stay idempotent)"
     )
     ingest.set_defaults(func=cmd_ingest)
+    dq = sub.add_parser("delinquency", help="run the delinquency analysis (over30mob3, ever15mob6)")
+    dq.add_argument("--as-of", metavar="YYYY-MM-DD", help="default: latest transaction or payment date")
+    dq.add_argument("--terms-days", type=int, help="days to pay when a transaction has no due_date")
+    dq.add_argument("--rules", metavar="FILE", help="rules file (default jobs/rules/delinquency.toml)")
+    dq.set_defaults(func=cmd_delinquency)
     sql = sub.add_parser("sql", help="run a query through Trino, print CSV")
     sql.add_argument("query")
     sql.add_argument("--user", default="admin")

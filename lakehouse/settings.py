@@ -140,6 +140,9 @@ class Settings:
             self.jars_dir / f"{v['iceberg_spark_runtime']}-{v['iceberg']}.jar",
             self.jars_dir / f"iceberg-aws-bundle-{v['iceberg']}.jar",
             self.jars_dir / f"postgresql-{v['postgresql_jdbc']}.jar",
+            self.jars_dir / f"hadoop-aws-{v['hadoop_aws']}.jar",
+            self.jars_dir / f"s3-transfer-manager-{v['aws_sdk']}.jar",
+            self.jars_dir / f"apache-client-{v['aws_sdk']}.jar",
         ]
 
     @property

@@ -57,9 +57,16 @@ def query(
         conn.close()
 
 
+def _text(value: Any) -> Any:
+    """SQL-style text for CSV: booleans as true/false (as the Trino CLI prints them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def to_csv(columns: list[str], rows: list[Sequence[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerows([_text(v) for v in row] for row in rows)
     return out.getvalue()

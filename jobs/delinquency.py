@@ -1,0 +1,411 @@
+"""Delinquency (inadimplência) analysis: over-30-mob-3 and ever-15-mob-6 per customer.
+
+Reads curated.transactions and curated.payments as of a date and writes, for that date,
+analytics.customer_delinquency, analytics.delinquency_violations, analytics.delinquency_summary
+and analytics.delinquency_by_cohort, plus a Parquet export partitioned by inadimplente.
+Re-running for the same as_of replaces that date's rows; all outputs are written or none.
+
+The rules are pure DataFrame functions (set-based, no collect, no Python UDFs); the rules'
+parameters come from jobs/rules/delinquency.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.iceberg import current_snapshot, rollback
+from jobs.protocol import RESULT_MARKER
+
+DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "delinquency.toml"
+
+
+@dataclass(frozen=True)
+class Rules:
+    terms_days: int = 30
+    over_days: int = 30
+    over_mob: int = 3
+    ever_days: int = 15
+    ever_mob: int = 6
+    excluded_transaction_statuses: tuple[str, ...] = ("cancelled", "refunded")
+    settling_payment_statuses: tuple[str, ...] = ("completed",)
+
+    @classmethod
+    def load(cls, path: Path, **overrides: int | None) -> Rules:
+        with path.open("rb") as fh:
+            values = tomllib.load(fh)
+        for key in ("excluded_transaction_statuses", "settling_payment_statuses"):
+            if key in values:
+                values[key] = tuple(values[key])
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown rule keys {sorted(unknown)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------
+# The rules, as DataFrame functions
+# ---------------------------------------------------------------------------------------
+def obligations(transactions: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
+    """One row per obligation known on as_of: customer_id, transaction_id, amount, dates."""
+    status = F.lower(F.col("status"))
+    excluded = F.coalesce(status.isin(*rules.excluded_transaction_statuses), F.lit(False))
+    return transactions.where((F.col("transaction_date") <= F.lit(as_of)) & ~excluded).select(
+        "customer_id",
+        "transaction_id",
+        "amount",
+        "transaction_date",
+        F.coalesce("due_date", F.date_add("transaction_date", rules.terms_days)).alias("due_date"),
+    )
+
+
+def settling_payments(payments: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
+    """Payments made on or before as_of whose status counts (absent or in the allowed list)."""
+    status = F.lower(F.col("status"))
+    counts = status.isNull() | status.isin(*rules.settling_payment_statuses)
+    return payments.where((F.col("payment_date") <= F.lit(as_of)) & counts).select(
+        "payment_id", "transaction_id", "amount_paid", "payment_date"
+    )
+
+
+def settlements(obligations_df: DataFrame, payments: DataFrame) -> DataFrame:
+    """One row per obligation: the date and id of the payment at which the cumulative amount
+    paid (by date, then payment id) first reaches the amount; NULLs if never by as_of.
+
+    Amounts are DECIMAL(18,2), so the comparison is exact in cents.
+    """
+    order = Window.partitionBy("transaction_id").orderBy("payment_date", "payment_id")
+    running = (
+        payments.join(obligations_df.select("transaction_id", "amount"), "transaction_id")
+        .withColumn("paid_so_far", F.sum("amount_paid").over(order.rowsBetween(Window.unboundedPreceding, 0)))
+        .where(F.col("paid_so_far") >= F.col("amount"))
+        .groupBy("transaction_id")
+        .agg(F.min(F.struct("payment_date", "payment_id")).alias("first"))
+    )
+    return obligations_df.join(
+        running.select(
+            "transaction_id",
+            F.col("first.payment_date").alias("settlement_date"),
+            F.col("first.payment_id").alias("settling_payment_id"),
+        ),
+        "transaction_id",
+        "left",
+    )
+
+
+def days_past_due(on: Column, due: Column, settled_on: Column) -> Column:
+    """Days past due on date `on`: on - due if on > due and not settled on or before `on`."""
+    settled = settled_on.isNotNull() & (settled_on <= on)
+    return F.when((on > due) & ~settled, F.datediff(on, due)).otherwise(F.lit(0))
+
+
+def worst_days_past_due(until: Column, due: Column, settled_on: Column) -> Column:
+    """The largest days past due reached up to `until`: min(settlement, until) - due, >= 0."""
+    stop = F.least(F.coalesce(settled_on, until), until)
+    return F.greatest(F.datediff(stop, due), F.lit(0))
+
+
+def evaluate(transactions: DataFrame, payments: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
+    """One row per obligation with its customer's windows and its days past due per rule."""
+    obl = obligations(transactions, as_of, rules)
+    settled = settlements(obl, settling_payments(payments, as_of, rules))
+    per_customer = Window.partitionBy("customer_id")
+    as_of_col = F.lit(as_of)
+    return (
+        settled.withColumn("origination_date", F.min("transaction_date").over(per_customer))
+        .withColumn("over_date", F.add_months("origination_date", rules.over_mob))
+        .withColumn("ever_end", F.add_months("origination_date", rules.ever_mob))
+        .withColumn("window_end", F.least("ever_end", as_of_col))
+        .withColumn("over_evaluable", F.col("over_date") <= as_of_col)
+        .withColumn(
+            "over_dpd",
+            F.when(
+                F.col("over_evaluable"),
+                days_past_due(F.col("over_date"), F.col("due_date"), F.col("settlement_date")),
+            ),
+        )
+        .withColumn(
+            "ever_dpd", worst_days_past_due(F.col("window_end"), F.col("due_date"), F.col("settlement_date"))
+        )
+        .withColumn(
+            "dpd_by_as_of", worst_days_past_due(as_of_col, F.col("due_date"), F.col("settlement_date"))
+        )
+    )
+
+
+def customer_delinquency(evaluated: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
+    """One row per customer per as_of, with both criteria and the inadimplente flag."""
+    over = F.coalesce(F.max(F.col("over_dpd") > rules.over_days), F.lit(False))
+    ever = F.max(F.col("ever_dpd") > rules.ever_days)
+    return (
+        evaluated.groupBy("customer_id")
+        .agg(
+            F.min("origination_date").alias("origination_date"),
+            F.min("ever_end").alias("ever_end"),
+            F.first("over_evaluable").alias("over30mob3_evaluable"),
+            over.alias("over30mob3"),
+            ever.alias("ever15mob6"),
+            F.max("dpd_by_as_of").alias("max_days_past_due"),
+        )
+        .select(
+            "customer_id",
+            F.date_format("origination_date", "yyyy-MM").alias("cohort_month"),
+            "origination_date",
+            F.lit(as_of).alias("as_of"),
+            "over30mob3",
+            "ever15mob6",
+            "over30mob3_evaluable",
+            (F.col("ever_end") <= F.lit(as_of)).alias("window_complete"),
+            F.col("max_days_past_due").cast("int").alias("max_days_past_due"),
+            (F.col("over30mob3") | F.col("ever15mob6")).alias("inadimplente"),
+        )
+    )
+
+
+def violations(evaluated: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
+    """One row per (customer, criterion, obligation) that violates a criterion."""
+    over = evaluated.where(F.col("over_dpd") > rules.over_days).select(
+        "customer_id",
+        F.lit("over30mob3").alias("criterion"),
+        "transaction_id",
+        F.col("settling_payment_id").alias("payment_id"),
+        "due_date",
+        F.col("over_date").alias("observation_date"),
+        F.col("over_dpd").alias("days_past_due"),
+    )
+    settled_in_window = F.col("settlement_date") <= F.col("window_end")
+    ever = evaluated.where(F.col("ever_dpd") > rules.ever_days).select(
+        "customer_id",
+        F.lit("ever15mob6").alias("criterion"),
+        "transaction_id",
+        F.when(settled_in_window, F.col("settling_payment_id")).alias("payment_id"),
+        "due_date",
+        F.col("window_end").alias("observation_date"),
+        F.col("ever_dpd").alias("days_past_due"),
+    )
+    return (
+        over.unionByName(ever)
+        .withColumn("days_past_due", F.col("days_past_due").cast("int"))
+        .withColumn("as_of", F.lit(as_of))
+    )
+
+
+def _pct(part: Column, whole: Column) -> Column:
+    return F.when(whole > 0, F.round(F.lit(100.0) * part / whole, 2)).cast("decimal(5,2)")
+
+
+def _figures(customers: DataFrame, *keys: str) -> DataFrame:
+    complete = F.col("window_complete")
+    flagged = customers.groupBy(*keys).agg(
+        F.count("*").alias("customers"),
+        F.count_if("inadimplente").alias("delinquent"),
+        F.count_if("over30mob3").alias("over30mob3"),
+        F.count_if("ever15mob6").alias("ever15mob6"),
+        F.count_if(complete).alias("customers_window_complete"),
+        F.count_if(complete & F.col("inadimplente")).alias("delinquent_window_complete"),
+    )
+    return flagged.withColumn("pct_delinquent", _pct(F.col("delinquent"), F.col("customers"))).withColumn(
+        "pct_delinquent_window_complete",
+        _pct(F.col("delinquent_window_complete"), F.col("customers_window_complete")),
+    )
+
+
+FIGURES = [
+    "customers",
+    "delinquent",
+    "pct_delinquent",
+    "over30mob3",
+    "ever15mob6",
+    "customers_window_complete",
+    "delinquent_window_complete",
+    "pct_delinquent_window_complete",
+]
+
+
+def by_cohort(customers: DataFrame) -> DataFrame:
+    """One row per as_of and cohort month (origination month): the vintage view."""
+    return _figures(customers, "as_of", "cohort_month").select("as_of", "cohort_month", *FIGURES)
+
+
+def summary(customers: DataFrame, as_of: dt.date, lineage: dict[str, object]) -> DataFrame:
+    """One row per as_of. A run with no customer still gets its row, with zero counts."""
+    spark = customers.sparkSession
+    figures = _figures(customers.withColumn("_all", F.lit(1)), "_all")
+    base = spark.range(1).select(F.lit(as_of).alias("as_of"))
+    out = base.join(figures.drop("_all"), how="left")
+    for name in FIGURES:
+        if not name.startswith("pct"):
+            out = out.withColumn(name, F.coalesce(F.col(name), F.lit(0)).cast("long"))
+    return out.select(
+        "as_of",
+        *FIGURES,
+        F.lit(lineage["transactions_snapshot_id"]).cast("long").alias("transactions_snapshot_id"),
+        F.lit(lineage["payments_snapshot_id"]).cast("long").alias("payments_snapshot_id"),
+        F.lit(lineage["rules"]).alias("rules"),
+        F.lit(lineage["computed_at"]).cast("timestamp").alias("computed_at"),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Tables and the run
+# ---------------------------------------------------------------------------------------
+def table_ddl(catalog: str) -> dict[str, str]:
+    """CREATE TABLE IF NOT EXISTS statements; the contracts are in docs/tables.md."""
+    props = "TBLPROPERTIES ('format-version'='2')"
+    figures = """customers BIGINT, delinquent BIGINT, pct_delinquent DECIMAL(5,2), over30mob3 BIGINT,
+        ever15mob6 BIGINT, customers_window_complete BIGINT, delinquent_window_complete BIGINT,
+        pct_delinquent_window_complete DECIMAL(5,2)"""
+    a = f"{catalog}.analytics"
+    return {
+        "customer_delinquency": f"""CREATE TABLE IF NOT EXISTS {a}.customer_delinquency (
+            customer_id STRING, cohort_month STRING, origination_date DATE, as_of DATE,
+            over30mob3 BOOLEAN, ever15mob6 BOOLEAN, over30mob3_evaluable BOOLEAN,
+            window_complete BOOLEAN, max_days_past_due INT, inadimplente BOOLEAN)
+            USING iceberg PARTITIONED BY (inadimplente, as_of) {props}""",
+        "delinquency_violations": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_violations (
+            customer_id STRING, criterion STRING, transaction_id STRING, payment_id STRING,
+            due_date DATE, observation_date DATE, days_past_due INT, as_of DATE)
+            USING iceberg PARTITIONED BY (criterion, as_of) {props}""",
+        "delinquency_summary": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_summary (
+            as_of DATE, {figures}, transactions_snapshot_id BIGINT, payments_snapshot_id BIGINT,
+            rules STRING, computed_at TIMESTAMP) USING iceberg {props}""",
+        "delinquency_by_cohort": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_by_cohort (
+            as_of DATE, cohort_month STRING, {figures}) USING iceberg {props}""",
+    }
+
+
+@dataclass
+class Outputs:
+    customers: DataFrame
+    violations: DataFrame
+    summary: DataFrame
+    by_cohort: DataFrame
+
+    @property
+    def tables(self) -> dict[str, DataFrame]:
+        return {
+            "customer_delinquency": self.customers,
+            "delinquency_violations": self.violations,
+            "delinquency_summary": self.summary,
+            "delinquency_by_cohort": self.by_cohort,
+        }
+
+
+def analyse(
+    evaluated: DataFrame, as_of: dt.date, rules: Rules, lineage: dict[str, object], materialise=lambda df: df
+) -> Outputs:
+    """All four outputs from the evaluated obligations; `materialise` may cache intermediate results."""
+    customers = materialise(customer_delinquency(evaluated, as_of, rules))
+    return Outputs(
+        customers=customers,
+        violations=materialise(violations(evaluated, as_of, rules)),
+        summary=summary(customers, as_of, lineage),
+        by_cohort=by_cohort(customers),
+    )
+
+
+def default_as_of(transactions: DataFrame, payments: DataFrame) -> dt.date | None:
+    """The latest transaction or payment date in the curated tables."""
+    t = transactions.agg(F.max("transaction_date")).first()[0]
+    p = payments.agg(F.max("payment_date")).first()[0]
+    dates = [d for d in (t, p) if d is not None]
+    return max(dates) if dates else None
+
+
+def export(outputs: Outputs, export_uri: str, as_of: dt.date) -> str:
+    """Parquet copies for consumers outside the catalog; complete when _SUCCESS is present."""
+    base = f"{export_uri.rstrip('/')}/delinquency/as_of={as_of.isoformat()}"
+    outputs.customers.write.mode("overwrite").partitionBy("inadimplente").parquet(f"{base}/customers")
+    outputs.violations.write.mode("overwrite").parquet(f"{base}/violations")
+    outputs.summary.coalesce(1).write.mode("overwrite").parquet(f"{base}/summary")
+    return base
+
+
+def run(
+    spark: SparkSession,
+    catalog: str,
+    as_of: dt.date | None,
+    rules: Rules,
+    export_uri: str | None,
+) -> dict:
+    for statement in table_ddl(catalog).values():
+        spark.sql(statement)
+    t_name, p_name = f"{catalog}.curated.transactions", f"{catalog}.curated.payments"
+    for name in (t_name, p_name):
+        if not spark.catalog.tableExists(name):
+            raise RuntimeError(f"{name} does not exist yet: run `lakehouse ingest` first")
+    snaps = {"transactions": current_snapshot(spark, t_name), "payments": current_snapshot(spark, p_name)}
+    if snaps["transactions"] is None:
+        raise RuntimeError("curated.transactions has never been loaded: run `lakehouse ingest` first")
+
+    def pinned(table: str, snap: int | None) -> DataFrame:
+        # read the exact snapshots recorded as lineage, even if an ingest commits meanwhile
+        return spark.sql(f"SELECT * FROM {table} VERSION AS OF {snap}") if snap else spark.table(table)
+
+    transactions, payments = pinned(t_name, snaps["transactions"]), pinned(p_name, snaps["payments"])
+    as_of = as_of or default_as_of(transactions, payments)
+    lineage = {
+        "transactions_snapshot_id": snaps["transactions"],
+        "payments_snapshot_id": snaps["payments"],
+        "rules": json.dumps(asdict(rules), sort_keys=True),
+        "computed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
+    }
+    # checkpoints cut the plans back to the pinned snapshots and are computed once
+    evaluated = evaluate(transactions, payments, as_of, rules).localCheckpoint(eager=True)
+    outputs = analyse(evaluated, as_of, rules, lineage, lambda df: df.localCheckpoint(eager=True))
+    targets = {name: f"{catalog}.analytics.{name}" for name in outputs.tables}
+    before = {t: current_snapshot(spark, t) for t in targets.values()}
+    try:
+        for name, df in outputs.tables.items():
+            df.writeTo(targets[name]).overwrite(F.col("as_of") == F.lit(as_of))
+        location = export(outputs, export_uri, as_of) if export_uri else None
+    except Exception:
+        rollback(spark, before)
+        raise
+    row = outputs.summary.first().asDict()
+    result = {k: (str(v) if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()}
+    result["pct_delinquent"] = float(row["pct_delinquent"]) if row["pct_delinquent"] is not None else None
+    result["pct_delinquent_window_complete"] = (
+        float(row["pct_delinquent_window_complete"])
+        if row["pct_delinquent_window_complete"] is not None
+        else None
+    )
+    result["export"] = location
+    result["violations"] = outputs.violations.count()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--as-of", type=dt.date.fromisoformat)
+    parser.add_argument("--terms-days", type=int)
+    parser.add_argument("--rules", type=Path, default=DEFAULT_RULES)
+    parser.add_argument("--export-uri", help="e.g. s3://lakehouse-exports (no export when absent)")
+    parser.add_argument("--catalog", default=os.environ.get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    args = parser.parse_args(argv)
+    rules = Rules.load(args.rules, terms_days=args.terms_days)
+    spark = SparkSession.builder.appName("lakehouse-delinquency").getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        result = run(spark, args.catalog, args.as_of, rules, args.export_uri)
+    except RuntimeError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        spark.stop()
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
