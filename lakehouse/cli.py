@@ -159,6 +159,7 @@ def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
             force=False,
         ),
     )
+    cmd_delinquency(settings, argparse.Namespace(as_of=None, terms_days=None, rules=None))
     c = settings.catalog_name
     demos = [
         (
@@ -184,6 +185,12 @@ def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
             FROM {c}.curated.transactions t
             JOIN {c}.curated.payments p ON p.transaction_id = t.transaction_id
             GROUP BY 1 ORDER BY 1""",
+        ),
+        (
+            "Delinquency summary",
+            f"""
+            SELECT as_of, customers, delinquent, pct_delinquent, over30mob3, ever15mob6
+            FROM {c}.analytics.delinquency_summary ORDER BY as_of DESC""",
         ),
     ]
     for title, statement in demos:
@@ -228,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--dirty-ratio", type=float, default=0.03)
     gen.add_argument("--seed", type=int, default=42)
     gen.set_defaults(func=cmd_generate)
-    sub.add_parser("demo", help="up + ingest data/sample + example queries").set_defaults(func=cmd_demo)
+    sub.add_parser("demo", help="up + ingest data/sample + delinquency + example queries").set_defaults(
+        func=cmd_demo
+    )
     return parser
 
 
