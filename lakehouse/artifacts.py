@@ -130,21 +130,31 @@ def trino_cli(settings: Settings) -> Path:
     return path
 
 
-def minio(settings: Settings) -> Path:
-    """The MinIO server, built unmodified from its module with `go install`."""
-    binary = settings.minio_binary
+def _go_install(module: str, version: str, binary: Path, what: str) -> Path:
+    """Build a Go program, unmodified, from its module with `go install`."""
     if binary.exists():
         return binary
     if not shutil.which("go"):
-        raise RuntimeError("Go is not installed: it is needed once to build MinIO")
-    version = settings.versions["minio"]
-    _say(f"building MinIO {version} with go install (a few minutes, once per machine)")
-    with tempfile.TemporaryDirectory(dir=settings.cache) as tmp:
+        raise RuntimeError(f"Go is not installed: it is needed once to build {what}")
+    _say(f"building {what} {version} with go install (a few minutes, once per machine)")
+    with tempfile.TemporaryDirectory(dir=binary.parent.parent.parent) as tmp:
         env = dict(os.environ, GOBIN=tmp, CGO_ENABLED="0")
-        _run(["go", "install", f"github.com/minio/minio@{version}"], "go install minio", env)
+        _run(["go", "install", f"{module}@{version}"], f"go install {module}", env)
         binary.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(Path(tmp) / "minio", binary)
+        os.replace(Path(tmp) / binary.name, binary)
     return binary
+
+
+def minio(settings: Settings) -> Path:
+    """The MinIO server, run as a separate process."""
+    return _go_install("github.com/minio/minio", settings.versions["minio"], settings.minio_binary, "MinIO")
+
+
+def mc(settings: Settings) -> Path:
+    """The MinIO client, for the admin API (users and policies) during provisioning."""
+    return _go_install(
+        "github.com/minio/mc", settings.versions["minio_client"], settings.mc_binary, "the MinIO client"
+    )
 
 
 def postgres_bindir() -> Path:
@@ -161,4 +171,5 @@ def ensure_all(settings: Settings) -> None:
         trino(settings)
         trino_cli(settings)
         minio(settings)
+        mc(settings)
     postgres_bindir()

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from lakehouse import artifacts, provision, render
+from lakehouse import artifacts, policies, provision, render
 from lakehouse import secrets as secret_store
 from lakehouse.services import ServiceError, all_services, say
 from lakehouse.settings import REPO_ROOT, Settings
@@ -17,7 +17,7 @@ from lakehouse.settings import REPO_ROOT, Settings
 def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
     started = time.monotonic()
     artifacts.ensure_all(settings)
-    secrets = secret_store.ensure(settings.secrets_file)
+    secrets = secret_store.ensure(settings.secrets_file, passwords_for_users())
     render.render_all(settings, secrets)
     for service in all_services(settings):
         service.start(secrets)
@@ -25,6 +25,20 @@ def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
     provision.provision(settings, secrets)
     say(f"stack up in {time.monotonic() - started:.0f}s")
     return cmd_status(settings, argparse.Namespace())
+
+
+def passwords_for_users() -> list[str]:
+    return [policies.password_key(u) for u in policies.users(policies.load_roles())]
+
+
+def cmd_policies(settings: Settings, args: argparse.Namespace) -> int:
+    for path in policies.build():
+        print(f"rendered {path.relative_to(REPO_ROOT)}")
+    if settings.secrets_file.exists():  # a stack exists: refresh Trino's copy (it reloads in 5 s)
+        secrets = secret_store.ensure(settings.secrets_file, passwords_for_users())
+        render.render_trino(settings, secrets)
+        print(f"installed into {settings.conf_dir / 'trino'} (Trino reloads within 5 s)")
+    return 0
 
 
 def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
@@ -223,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     dq.add_argument("--terms-days", type=int, help="days to pay when a transaction has no due_date")
     dq.add_argument("--rules", metavar="FILE", help="rules file (default jobs/rules/delinquency.toml)")
     dq.set_defaults(func=cmd_delinquency)
+    pol = sub.add_parser("policies", help="governance as code")
+    pol_sub = pol.add_subparsers(dest="action", required=True)
+    pol_sub.add_parser("build", help="render Trino rules.json and groups from access_policies/").set_defaults(
+        func=cmd_policies
+    )
     sql = sub.add_parser("sql", help="run a query through Trino, print CSV")
     sql.add_argument("query")
     sql.add_argument("--user", default="admin")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from string import Template
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from lakehouse import artifacts
+from lakehouse import secrets as secret_store
 from lakehouse.services import Postgres, say
-from lakehouse.settings import Settings
+from lakehouse.settings import REPO_ROOT, Settings
 
 # Iceberg's JDBC catalog tables, schema version V1 (the iceberg_type column marks tables and
 # views). Created here so the schema does not depend on which engine touches the catalog first.
@@ -74,13 +80,54 @@ def s3_client(settings: Settings, access_key: str, secret_key: str):
 
 
 def buckets(settings: Settings, secrets: dict[str, str]) -> None:
+    """Private buckets whose every object is encrypted at rest (SSE-S3, MinIO's KMS key)."""
     client = s3_client(settings, secrets["MINIO_ROOT_USER"], secrets["MINIO_ROOT_PASSWORD"])
+    sse = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
     for bucket in settings.buckets:
         try:
             client.head_bucket(Bucket=bucket)
         except ClientError:
             say(f"creating bucket {bucket}")
             client.create_bucket(Bucket=bucket)
+        client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=sse)
+
+
+ENGINES = {"SPARK": "spark", "TRINO": "trino"}
+
+
+def minio_users(settings: Settings, secrets: dict[str, str]) -> None:
+    """One MinIO user per engine, with the least-privilege policy in minio/policies/.
+
+    Uses MinIO's admin API through `mc`, with the root account: the only use of root keys.
+    """
+    env = dict(os.environ)
+    endpoint = settings.minio_endpoint.replace(
+        "://", f"://{secrets['MINIO_ROOT_USER']}:{secrets['MINIO_ROOT_PASSWORD']}@", 1
+    )
+    env["MC_HOST_lakehouse"] = endpoint
+    mc = [str(artifacts.mc(settings)), "--config-dir", str(settings.home / "mc"), "--quiet", "--no-color"]
+    s3 = settings["s3"]
+
+    def run(*args: str, ok_if: str = "") -> None:
+        result = subprocess.run([*mc, *args], env=env, capture_output=True, text=True)
+        if result.returncode != 0 and not (ok_if and ok_if in result.stdout + result.stderr):
+            message = secret_store.redact(result.stdout + result.stderr, secrets.values())
+            raise RuntimeError(f"mc {args[0]} {args[1]} failed: {message.strip()}")
+
+    for engine, name in ENGINES.items():
+        policy = Template((REPO_ROOT / "minio" / "policies" / f"{name}.json.template").read_text())
+        document = policy.substitute(
+            warehouse_bucket=s3["warehouse_bucket"],
+            export_bucket=s3["export_bucket"],
+            landing_bucket=s3["landing_bucket"],
+        )
+        path = settings.home / "mc" / f"{name}-policy.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(document)
+        user = secrets[f"{engine}_S3_ACCESS_KEY_ID"]
+        run("admin", "policy", "create", "lakehouse", f"lakehouse-{name}", str(path))
+        run("admin", "user", "add", "lakehouse", user, secrets[f"{engine}_S3_SECRET_ACCESS_KEY"])
+        run("admin", "policy", "attach", "lakehouse", f"lakehouse-{name}", "--user", user, ok_if="already")
 
 
 def load_catalog(settings: Settings):
@@ -110,5 +157,7 @@ def landing_dirs(settings: Settings) -> None:
 def provision(settings: Settings, secrets: dict[str, str]) -> None:
     catalog_database(settings, secrets)
     buckets(settings, secrets)
+    if not settings["s3"]["endpoint"]:  # the local MinIO: we manage its users
+        minio_users(settings, secrets)
     namespaces(settings)
     landing_dirs(settings)

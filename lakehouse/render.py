@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import uuid
 from pathlib import Path
 from string import Template
@@ -20,30 +19,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from lakehouse import policies
 from lakehouse import secrets as secret_store
+from lakehouse.secrets import write_private
 from lakehouse.settings import REPO_ROOT, Settings
 
 TRINO_ETC = REPO_ROOT / "trino" / "etc"
 CATALOG_CONFIG = REPO_ROOT / "catalog_config"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `text` atomically with mode 0600 (rendered files hold credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _render(template: Path, values: dict[str, object]) -> str:
     return Template(template.read_text()).substitute({k: str(v) for k, v in values.items()})
 
 
-def common_values(settings: Settings, secrets: dict[str, str]) -> dict[str, object]:
+def common_values(settings: Settings, secrets: dict[str, str], engine: str) -> dict[str, object]:
     pg, s3 = settings["postgres"], settings["s3"]
-    access_key, secret_key = secret_store.engine_s3_keys(secrets)
+    access_key, secret_key = secret_store.engine_s3_keys(secrets, engine)
     return {
         "catalog": settings.catalog_name,
         "jdbc_url": settings.catalog_jdbc_url,
@@ -68,7 +59,7 @@ def spark_conf_dir(settings: Settings) -> Path:
 
 def render_spark(settings: Settings, secrets: dict[str, str]) -> Path:
     spark = settings["spark"]
-    values = common_values(settings, secrets) | {
+    values = common_values(settings, secrets, "SPARK") | {
         "spark_master": spark["master"],
         "driver_memory": spark["driver_memory"],
         "executor_memory": spark["executor_memory"],
@@ -82,7 +73,8 @@ def render_spark(settings: Settings, secrets: dict[str, str]) -> Path:
 
 def render_pyiceberg(settings: Settings, secrets: dict[str, str]) -> Path:
     target = settings.conf_dir / ".pyiceberg.yaml"
-    values = common_values(settings, secrets)
+    # PyIceberg is the platform's own tooling (provisioning, checks): it reads as the jobs do.
+    values = common_values(settings, secrets, "SPARK")
     write_private(target, _render(CATALOG_CONFIG / "pyiceberg.yaml.template", values))
     return target
 
@@ -92,8 +84,8 @@ def trino_etc(settings: Settings) -> Path:
 
 
 def trino_users(secrets: dict[str, str]) -> dict[str, str]:
-    """Trino login -> password. Groups and access rules come with the governance policies."""
-    return {"admin": secrets["TRINO_ADMIN_PASSWORD"], "pipeline": secrets["TRINO_PIPELINE_PASSWORD"]}
+    """Trino login -> password, for every member of a group in access_policies/roles.toml."""
+    return {user: secrets[policies.password_key(user)] for user in policies.users(policies.load_roles())}
 
 
 def password_file_text(users: dict[str, str], previous: str = "") -> str:
@@ -164,7 +156,7 @@ def render_trino(settings: Settings, secrets: dict[str, str]) -> Path:
         node_id_file.write_text(str(uuid.uuid4()))
     password_db = etc / "password.db"
     previous = password_db.read_text() if password_db.exists() else ""
-    values = common_values(settings, secrets) | {
+    values = common_values(settings, secrets, "TRINO") | {
         "http_port": trino["http_port"],
         "https_port": trino["https_port"],
         "keystore": keystore,
@@ -175,7 +167,16 @@ def render_trino(settings: Settings, secrets: dict[str, str]) -> Path:
         "data_dir": data_dir,
         "password_file": password_db,
     }
-    for name in ("config.properties", "jvm.config", "node.properties", "password-authenticator.properties"):
+    rules_file, group_file = policies.install(settings, secrets)
+    values |= {"rules_file": rules_file, "group_file": group_file}
+    for name in (
+        "config.properties",
+        "jvm.config",
+        "node.properties",
+        "password-authenticator.properties",
+        "access-control.properties",
+        "group-provider.properties",
+    ):
         write_private(etc / name, _render(TRINO_ETC / f"{name}.template", values))
     write_private(etc / "log.properties", (TRINO_ETC / "log.properties").read_text())
     write_private(

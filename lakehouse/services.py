@@ -298,6 +298,7 @@ class Minio:
         env.update(
             MINIO_ROOT_USER=secrets["MINIO_ROOT_USER"],
             MINIO_ROOT_PASSWORD=secrets["MINIO_ROOT_PASSWORD"],
+            MINIO_KMS_SECRET_KEY=secrets["MINIO_KMS_SECRET_KEY"],
             MINIO_BROWSER="on",
             MINIO_UPDATE="off",
         )

@@ -157,6 +157,10 @@ class Settings:
     def minio_binary(self) -> Path:
         return self.cache / "minio" / self.versions["minio"] / "minio"
 
+    @property
+    def mc_binary(self) -> Path:
+        return self.cache / "mc" / self.versions["minio_client"] / "mc"
+
 
 def find_java_home(min_major: int, env_var: str, max_major: int = 99) -> Path:
     """A JDK between `min_major` and `max_major`: `$env_var` if set, else the newest installed.

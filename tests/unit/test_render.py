@@ -6,7 +6,7 @@ from pathlib import Path
 
 import bcrypt
 
-from lakehouse import render
+from lakehouse import policies, render
 from lakehouse.secrets import GENERATED
 from lakehouse.settings import Settings
 
@@ -18,7 +18,8 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
 
 
 def fake_secrets() -> dict[str, str]:
-    return {key: f"value-of-{key.lower()}" for key in GENERATED}
+    users = [policies.password_key(u) for u in policies.users(policies.load_roles())]
+    return {key: f"value-of-{key.lower()}" for key in [*GENERATED, *users]}
 
 
 def test_catalog_name_is_identical_in_every_engine(tmp_path: Path) -> None:
@@ -50,6 +51,10 @@ def test_endpoint_and_ports_come_from_environment(tmp_path: Path) -> None:
     render.render_all(s, fake_secrets())
     trino = (s.conf_dir / "trino" / "catalog" / "lakehouse.properties").read_text()
     assert "s3.endpoint=https://s3.example.internal\n" in trino
+    # each engine has its own object-store user
+    assert "s3.aws-access-key=value-of-trino_s3_access_key_id\n" in trino
+    spark = (s.conf_dir / "spark" / "spark-defaults.conf").read_text()
+    assert "s3.access-key-id         value-of-spark_s3_access_key_id\n" in spark
     assert "http-server.https.port=9443\n" in (s.conf_dir / "trino" / "config.properties").read_text()
 
 
