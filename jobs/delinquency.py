@@ -24,9 +24,15 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.iceberg import current_snapshot, rollback
-from jobs.protocol import RESULT_MARKER
+from jobs.protocol import EXIT_NOTHING_TO_DO
+from jobs.session import run_job
 
 DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "delinquency.toml"
+
+
+@dataclass(frozen=True)
+class NeverLoaded(RuntimeError):
+    """A curated input has never been loaded: there is nothing to analyse yet."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,7 @@ def summary(customers: DataFrame, as_of: dt.date, lineage: dict[str, object]) ->
         F.lit(lineage["transactions_snapshot_id"]).cast("long").alias("transactions_snapshot_id"),
         F.lit(lineage["payments_snapshot_id"]).cast("long").alias("payments_snapshot_id"),
         F.lit(lineage["rules"]).alias("rules"),
+        F.lit(lineage.get("stale_inputs") or None).cast("string").alias("stale_inputs"),
         F.lit(lineage["computed_at"]).cast("timestamp").alias("computed_at"),
     )
 
@@ -278,7 +285,7 @@ def table_ddl(catalog: str) -> dict[str, str]:
             USING iceberg PARTITIONED BY (criterion, as_of) {props}""",
         "delinquency_summary": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_summary (
             as_of DATE, {figures}, transactions_snapshot_id BIGINT, payments_snapshot_id BIGINT,
-            rules STRING, computed_at TIMESTAMP) USING iceberg {props}""",
+            rules STRING, computed_at TIMESTAMP, stale_inputs STRING) USING iceberg {props}""",
         "delinquency_by_cohort": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_by_cohort (
             as_of DATE, cohort_month STRING, {figures}) USING iceberg {props}""",
     }
@@ -324,11 +331,60 @@ def default_as_of(transactions: DataFrame, payments: DataFrame) -> dt.date | Non
 
 def export(outputs: Outputs, export_uri: str, as_of: dt.date) -> str:
     """Parquet copies for consumers outside the catalog; complete when _SUCCESS is present."""
-    base = f"{export_uri.rstrip('/')}/delinquency/as_of={as_of.isoformat()}"
+    base = export_location(export_uri, as_of)
     outputs.customers.write.mode("overwrite").partitionBy("inadimplente").parquet(f"{base}/customers")
     outputs.violations.write.mode("overwrite").parquet(f"{base}/violations")
     outputs.summary.coalesce(1).write.mode("overwrite").parquet(f"{base}/summary")
     return base
+
+
+def evolve(spark: SparkSession, catalog: str) -> None:
+    """Columns added after a table was first created (Iceberg schema evolution)."""
+    summary = f"{catalog}.analytics.delinquency_summary"
+    if "stale_inputs" not in spark.table(summary).columns:
+        spark.sql(f"ALTER TABLE {summary} ADD COLUMN stale_inputs STRING")
+
+
+def unchanged_result(spark: SparkSession, catalog: str, as_of: dt.date, export_uri: str | None) -> dict:
+    """The committed summary of as_of, reported as it is (nothing is rewritten)."""
+    row = (
+        spark.table(f"{catalog}.analytics.delinquency_summary").where(F.col("as_of") == F.lit(as_of)).first()
+    )
+    violations = spark.table(f"{catalog}.analytics.delinquency_violations").where(
+        F.col("as_of") == F.lit(as_of)
+    )
+    return summary_result(
+        row.asDict(), export_uri and export_location(export_uri, as_of), violations.count()
+    ) | {"unchanged": True}
+
+
+def export_location(export_uri: str, as_of: dt.date) -> str:
+    return f"{export_uri.rstrip('/')}/delinquency/as_of={as_of.isoformat()}"
+
+
+def summary_result(row: dict, location: str | None, violations: int) -> dict:
+    """The summary row as JSON-friendly values, plus where it was exported."""
+    result = {k: (str(v) if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()}
+    for key in ("pct_delinquent", "pct_delinquent_window_complete"):
+        result[key] = float(row[key]) if row[key] is not None else None
+    result["export"] = location
+    result["violations"] = violations
+    return result
+
+
+def export_only(spark: SparkSession, catalog: str, as_of: dt.date, export_uri: str) -> dict:
+    """Re-export the committed outputs of one as_of (the DAG's separate export step)."""
+    a = f"{catalog}.analytics"
+    on_date = F.col("as_of") == F.lit(as_of)
+    outputs = Outputs(
+        customers=spark.table(f"{a}.customer_delinquency").where(on_date),
+        violations=spark.table(f"{a}.delinquency_violations").where(on_date),
+        summary=spark.table(f"{a}.delinquency_summary").where(on_date),
+        by_cohort=spark.table(f"{a}.delinquency_by_cohort").where(on_date),
+    )
+    if outputs.summary.count() != 1:
+        raise NeverLoaded(f"no delinquency results for as_of {as_of}: run the analysis first")
+    return {"as_of": str(as_of), "export": export(outputs, export_uri, as_of)}
 
 
 def run(
@@ -337,16 +393,19 @@ def run(
     as_of: dt.date | None,
     rules: Rules,
     export_uri: str | None,
+    stale_inputs: list[str] | None = None,
 ) -> dict:
     for statement in table_ddl(catalog).values():
         spark.sql(statement)
+    evolve(spark, catalog)
     t_name, p_name = f"{catalog}.curated.transactions", f"{catalog}.curated.payments"
     for name in (t_name, p_name):
         if not spark.catalog.tableExists(name):
-            raise RuntimeError(f"{name} does not exist yet: run `lakehouse ingest` first")
+            raise NeverLoaded(f"{name} does not exist yet: run `lakehouse ingest` first")
     snaps = {"transactions": current_snapshot(spark, t_name), "payments": current_snapshot(spark, p_name)}
-    if snaps["transactions"] is None:
-        raise RuntimeError("curated.transactions has never been loaded: run `lakehouse ingest` first")
+    for source, snap in snaps.items():
+        if snap is None:
+            raise NeverLoaded(f"curated.{source} has never been loaded: delinquency skipped")
 
     def pinned(table: str, snap: int | None) -> DataFrame:
         # read the exact snapshots recorded as lineage, even if an ingest commits meanwhile
@@ -359,7 +418,24 @@ def run(
         "payments_snapshot_id": snaps["payments"],
         "rules": json.dumps(asdict(rules), sort_keys=True),
         "computed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
+        # sources whose latest load failed: the analysis used their last committed snapshot
+        "stale_inputs": ",".join(sorted(stale_inputs or [])),
     }
+    previous = (
+        spark.table(f"{catalog}.analytics.delinquency_summary")
+        .where(F.col("as_of") == F.lit(as_of))
+        .select("transactions_snapshot_id", "payments_snapshot_id", "rules", "stale_inputs")
+        .collect()  # at most one small row
+    )
+    same_inputs = (
+        snaps["transactions"],
+        snaps["payments"],
+        lineage["rules"],
+        lineage["stale_inputs"] or None,
+    )
+    if previous and tuple(previous[0]) == same_inputs:
+        # a retry or re-run with the same inputs: the committed results are already these
+        return unchanged_result(spark, catalog, as_of, export_uri)
     # checkpoints cut the plans back to the pinned snapshots and are computed once
     evaluated = evaluate(transactions, payments, as_of, rules).localCheckpoint(eager=True)
     outputs = analyse(evaluated, as_of, rules, lineage, lambda df: df.localCheckpoint(eager=True))
@@ -372,17 +448,7 @@ def run(
     except Exception:
         rollback(spark, before)
         raise
-    row = outputs.summary.first().asDict()
-    result = {k: (str(v) if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()}
-    result["pct_delinquent"] = float(row["pct_delinquent"]) if row["pct_delinquent"] is not None else None
-    result["pct_delinquent_window_complete"] = (
-        float(row["pct_delinquent_window_complete"])
-        if row["pct_delinquent_window_complete"] is not None
-        else None
-    )
-    result["export"] = location
-    result["violations"] = outputs.violations.count()
-    return result
+    return summary_result(outputs.summary.first().asDict(), location, outputs.violations.count())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,20 +457,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--terms-days", type=int)
     parser.add_argument("--rules", type=Path, default=DEFAULT_RULES)
     parser.add_argument("--export-uri", help="e.g. s3://lakehouse-exports (no export when absent)")
+    parser.add_argument("--export-only", action="store_true", help="re-export --as-of's committed results")
+    parser.add_argument("--stale", default="", help="comma list of sources whose latest load failed")
     parser.add_argument("--catalog", default=os.environ.get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
     args = parser.parse_args(argv)
     rules = Rules.load(args.rules, terms_days=args.terms_days)
-    spark = SparkSession.builder.appName("lakehouse-delinquency").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    try:
-        result = run(spark, args.catalog, args.as_of, rules, args.export_uri)
-    except RuntimeError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        spark.stop()
-    print(RESULT_MARKER + json.dumps(result), flush=True)
-    return 0
+    stale = [s for s in args.stale.split(",") if s]
+    if args.export_only and not (args.as_of and args.export_uri):
+        parser.error("--export-only needs --as-of and --export-uri")
+
+    def body(spark: SparkSession) -> dict:
+        if args.export_only:
+            return export_only(spark, args.catalog, args.as_of, args.export_uri)
+        return run(spark, args.catalog, args.as_of, rules, args.export_uri, stale)
+
+    return run_job("delinquency", body, {NeverLoaded: EXIT_NOTHING_TO_DO})
 
 
 if __name__ == "__main__":

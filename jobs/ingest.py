@@ -29,7 +29,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
 
 from jobs.iceberg import current_snapshot, rollback
-from jobs.protocol import RESULT_MARKER
+from jobs.protocol import EXIT_INPUT_REFUSED
+from jobs.session import run_job
 from jobs.sources import CORRUPT, SOURCES, Source
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
@@ -455,7 +456,10 @@ def prepare(spark: SparkSession, catalog: str, source: Source, paths: list[str],
         raise MalformedInput(
             f"{source.name}: malformed input, batch refused, nothing written:\n  " + "\n  ".join(problems)
         )
-    current = spark.table(f"{catalog}.curated.{source.name}")
+    # Compare with rows of committed batches only: a row left by an attempt that died before its
+    # log row is not "already there", so the batch is accounted for as if that attempt never ran.
+    committed = spark.table(f"{catalog}.curated.ingestion_log").select("batch_id")
+    current = spark.table(f"{catalog}.curated.{source.name}").join(committed, "batch_id", "left_semi")
     # Checkpointed, not just cached: it cuts the plan's reference to the curated table, which
     # MERGE INTO cannot plan through (and it pins the curated state the batch was compared to).
     classified = classify(validate(parsed, source), current, source).localCheckpoint(eager=True)
@@ -469,7 +473,13 @@ def prepare(spark: SparkSession, catalog: str, source: Source, paths: list[str],
 def commit(
     spark: SparkSession, catalog: str, p: Prepared, batch_id: str, started: dt.datetime, forced: bool = False
 ) -> dict[str, int | None]:
-    """Write raw, rejected, curated, then the log row; on failure roll every table back."""
+    """Write raw, rejected, curated, then the log row (the commit marker).
+
+    On failure the batch is undone: its rows are deleted from the append-only tables, which the
+    two sources share and may be appending to concurrently, and the source's own curated table
+    is rolled back. A process killed before the log row leaves rows that the next attempt on
+    the same files removes first (see `remove_leftovers`).
+    """
     s = p.source
     tables = [
         f"{catalog}.raw.{s.name}",
@@ -477,7 +487,9 @@ def commit(
         f"{catalog}.curated.{s.name}",
         f"{catalog}.curated.ingestion_log",
     ]
-    before = {t: current_snapshot(spark, t) for t in tables}
+    if not forced:
+        remove_leftovers(spark, catalog, s.name, [f.sha256 for f in p.files])
+    curated_before = current_snapshot(spark, tables[2])
     now = F.lit(started).cast("timestamp")
     try:
         assert p.records is not None and p.classified is not None
@@ -561,8 +573,21 @@ def commit(
         log.writeTo(tables[3]).append()
         return snaps
     except Exception:
-        rollback(spark, before)
+        for table in (tables[0], tables[1], tables[3]):
+            spark.sql(f"DELETE FROM {table} WHERE batch_id = '{batch_id}'")
+        rollback(spark, {tables[2]: curated_before})
         raise
+
+
+def remove_leftovers(spark: SparkSession, catalog: str, source: str, hashes: list[str]) -> None:
+    """Rows of files not in the ingestion log come from an attempt that died before its log row
+    (a killed process): delete them so the new attempt writes each record exactly once."""
+    listed = ", ".join(f"'{h}'" for h in hashes)
+    spark.sql(f"DELETE FROM {catalog}.raw.{source} WHERE file_sha256 IN ({listed})")
+    spark.sql(
+        f"DELETE FROM {catalog}.curated.rejected_records "
+        f"WHERE source = '{source}' AND file_sha256 IN ({listed})"
+    )
 
 
 def run(spark: SparkSession, catalog: str, inputs: dict[str, list[str]], force: bool = False) -> dict:
@@ -602,17 +627,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not inputs:
         parser.error("give --transactions and/or --payments")
-    spark = SparkSession.builder.appName("lakehouse-ingest").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    try:
-        result = run(spark, args.catalog, inputs, args.force)
-    except MalformedInput as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        spark.stop()
-    print(RESULT_MARKER + json.dumps(result), flush=True)
-    return 0
+    return run_job(
+        "ingest",
+        lambda spark: run(spark, args.catalog, inputs, args.force),
+        {MalformedInput: EXIT_INPUT_REFUSED},
+    )
 
 
 if __name__ == "__main__":

@@ -1,3 +1,9 @@
-"""How a job hands its result to the CLI: one stdout line, this marker then JSON."""
+"""How a job hands its result to the CLI (and the CLI to Airflow).
+
+Result: one stdout line, RESULT_MARKER then JSON. Exit codes beyond 0/1 say whether retrying
+can help, so orchestration fails fast on input that will never pass.
+"""
 
 RESULT_MARKER = "LAKEHOUSE_RESULT "
+EXIT_INPUT_REFUSED = 3  # malformed or missing input, failed data-quality check: do not retry
+EXIT_NOTHING_TO_DO = 4  # e.g. a curated table never loaded: skip, with the reason printed

@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_NOTHING_TO_DO
 from lakehouse import artifacts, policies, provision, render
 from lakehouse import secrets as secret_store
+from lakehouse.airflow_service import Airflow
 from lakehouse.services import ServiceError, all_services, say
 from lakehouse.settings import REPO_ROOT, Settings
+from lakehouse.spark import JobFailed
 
 
 def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
@@ -23,6 +26,8 @@ def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
         service.start(secrets)
         say(f"{service.name} healthy")
     provision.provision(settings, secrets)
+    Airflow(settings).start(secrets)
+    say("airflow healthy")
     say(f"stack up in {time.monotonic() - started:.0f}s")
     return cmd_status(settings, argparse.Namespace())
 
@@ -42,11 +47,11 @@ def cmd_policies(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
-    for service in reversed(all_services(settings)):
+    for service in [Airflow(settings), *reversed(all_services(settings))]:
         service.stop()
         say(f"{service.name} stopped")
     if args.purge:
-        for service in all_services(settings):
+        for service in [*all_services(settings), Airflow(settings)]:
             service.purge()
         for path in (settings.home / "landing", settings.home / "build"):
             shutil.rmtree(path, ignore_errors=True)
@@ -57,12 +62,22 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
     all_ok = True
     print(f"{'service':<10} {'health':<9} address")
-    for service in all_services(settings):
+    for service in [*all_services(settings), Airflow(settings)]:
         st = service.status()
         all_ok &= st.healthy
         health = "healthy" if st.healthy else "down"
         print(f"{st.name:<10} {health:<9} {st.address}  {st.detail}".rstrip())
     print(f"runtime home: {settings.home}\nsecrets: {settings.secrets_file}")
+    from lakehouse.orchestration import recent_alerts
+
+    alerts = recent_alerts(settings)
+    if alerts:
+        print("recent task failures (alerts.log):")
+        for a in alerts:
+            print(
+                f"  {a['time']} {a['dag_id']}/{a['task_id']} run {a['run_id']} try {a['try_number']}: "
+                f"{a['error'][:160]}"
+            )
     return 0 if all_ok else 1
 
 
@@ -87,13 +102,21 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse.spark import submit
 
     job_args: list[str] = []
-    for name in ("transactions", "payments"):
-        spec = getattr(args, name)
-        if spec:
-            expand_paths(spec)  # a missing input is a clear error before Spark starts
-            job_args += [f"--{name}", spec]
-    if not job_args:
+    given = [name for name in ("transactions", "payments") if getattr(args, name)]
+    if not given:
         raise SystemExit("lakehouse ingest: give --transactions PATH and/or --payments PATH")
+    for name in given:
+        spec = getattr(args, name)
+        try:
+            expand_paths(spec)  # a missing input is a clear error before Spark starts
+        except FileNotFoundError:
+            if not args.allow_empty:
+                raise
+            print(f"{name}: no file in {spec}, nothing to ingest")
+            continue
+        job_args += [f"--{name}", spec]
+    if not job_args:
+        return 0
     if args.force:
         job_args.append("--force")
     print_account(submit(settings, "ingest", job_args))
@@ -103,7 +126,11 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_delinquency(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse.spark import submit
 
-    job_args = ["--export-uri", settings.export_uri]
+    job_args = [] if args.no_export else ["--export-uri", settings.export_uri]
+    if args.stale:
+        job_args += ["--stale", args.stale]
+    if args.export_only:
+        job_args += ["--export-only"]
     if args.as_of:
         job_args += ["--as-of", args.as_of]
     if args.terms_days is not None:
@@ -111,6 +138,9 @@ def cmd_delinquency(settings: Settings, args: argparse.Namespace) -> int:
     if args.rules:
         job_args += ["--rules", str(Path(args.rules).resolve())]
     r = submit(settings, "delinquency", job_args)
+    if args.export_only:
+        print(f"exported as_of {r['as_of']} to {r['export']}")
+        return 0
     pct = "n/a" if r["pct_delinquent"] is None else f"{r['pct_delinquent']:.2f}%"
     print(
         f"{pct} of customers are delinquent (inadimplentes) as of {r['as_of']}: "
@@ -130,7 +160,71 @@ def cmd_delinquency(settings: Settings, args: argparse.Namespace) -> int:
         f"  tables: {settings.catalog_name}.analytics.customer_delinquency, delinquency_violations, "
         "delinquency_summary, delinquency_by_cohort"
     )
-    print(f"  export: {r['export']}")
+    if r.get("stale_inputs"):
+        print(
+            f"  STALE INPUT: the latest load of {r['stale_inputs']} failed; used its last committed snapshot"
+        )
+    if r.get("unchanged"):
+        print("  unchanged: same input snapshots and rules as the committed results; nothing rewritten")
+    print(f"  export: {r['export'] or 'skipped (--no-export)'}")
+    return 0
+
+
+def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from lakehouse.airflow_api import AirflowClient
+
+    client = AirflowClient(settings)
+    conf = json.loads(args.conf) if args.conf else {}
+    if args.rerun:
+        run_id = client.rerun(args.dag_id, args.rerun)
+        print(f"re-running {args.dag_id} run {run_id}")
+    else:
+        run_id = client.trigger(args.dag_id, conf)
+        print(f"triggered {args.dag_id} run {run_id}")
+    outcome = client.follow(args.dag_id, run_id, timeout=args.timeout)
+    print(f"run {run_id}: {outcome.state}")
+    failed = {t: s for t, s in outcome.tasks.items() if s not in ("success", "skipped")}
+    for task_id, state in sorted(failed.items()):
+        print(f"  {task_id}: {state}; log: {outcome.logs[task_id]}")
+    return 0 if outcome.state == "success" else 1
+
+
+def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.spark import submit
+
+    result = submit(
+        settings,
+        "maintenance",
+        [
+            "--retain-last",
+            str(args.retain_last),
+            "--max-age-days",
+            str(args.max_age_days),
+            "--orphan-age-days",
+            str(args.orphan_age_days),
+        ],
+    )
+    print(f"{'table':<34} {'rewritten':>9} {'added':>6} {'expired':>8} {'orphans':>8}")
+    for table, r in result.items():
+        print(
+            f"{table:<34} {r['rewritten_data_files']:>9} {r['added_data_files']:>6} "
+            f"{r['expired_snapshot_files']:>8} {r['orphan_files_removed']:>8}"
+        )
+    return 0
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.quality import run_checks
+
+    failed = 0
+    for check in run_checks(settings, args.source):
+        print(f"{'ok  ' if check.passed else 'FAIL'} {check.name}: {check.detail}")
+        failed += not check.passed
+    if failed:
+        print(f"{failed} data-quality check(s) failed on curated.{args.source}", file=sys.stderr)
+        return EXIT_INPUT_REFUSED
     return 0
 
 
@@ -173,7 +267,12 @@ def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
             force=False,
         ),
     )
-    cmd_delinquency(settings, argparse.Namespace(as_of=None, terms_days=None, rules=None))
+    cmd_delinquency(
+        settings,
+        argparse.Namespace(
+            as_of=None, terms_days=None, rules=None, stale="", no_export=False, export_only=False
+        ),
+    )
     c = settings.catalog_name
     demos = [
         (
@@ -231,12 +330,34 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--force", action="store_true", help="re-read files already ingested (tables stay idempotent)"
     )
+    ingest.add_argument(
+        "--allow-empty", action="store_true", help="no matching file is not an error (landing folders)"
+    )
     ingest.set_defaults(func=cmd_ingest)
     dq = sub.add_parser("delinquency", help="run the delinquency analysis (over30mob3, ever15mob6)")
     dq.add_argument("--as-of", metavar="YYYY-MM-DD", help="default: latest transaction or payment date")
     dq.add_argument("--terms-days", type=int, help="days to pay when a transaction has no due_date")
     dq.add_argument("--rules", metavar="FILE", help="rules file (default jobs/rules/delinquency.toml)")
+    dq.add_argument("--stale", default="", help="comma list of sources whose latest load failed (recorded)")
+    dq.add_argument("--no-export", action="store_true", help="write the Iceberg tables only")
+    dq.add_argument("--export-only", action="store_true", help="re-export the committed results of --as-of")
     dq.set_defaults(func=cmd_delinquency)
+    rd = sub.add_parser("run-dag", help="trigger a DAG run through Airflow's API and follow it")
+    rd.add_argument("dag_id")
+    rd.add_argument("--conf", help='JSON, e.g. \'{"payments": "/data/p.jsonl", "as_of": "2025-06-20"}\'')
+    rd.add_argument("--rerun", metavar="RUN_ID", help="clear and re-run an existing run (same interval)")
+    rd.add_argument("--timeout", type=float, default=3600)
+    rd.set_defaults(func=cmd_run_dag)
+    mnt = sub.add_parser("maintenance", help="compact files, expire snapshots, remove orphan files")
+    mnt.add_argument("--retain-last", type=int, default=20, help="snapshots always kept per table")
+    mnt.add_argument("--max-age-days", type=int, default=7, help="expire snapshots older than this")
+    mnt.add_argument(
+        "--orphan-age-days", type=int, default=3, help="remove unreferenced files older than this"
+    )
+    mnt.set_defaults(func=cmd_maintenance)
+    chk = sub.add_parser("check", help="data-quality checks on a curated table (through Trino)")
+    chk.add_argument("source", choices=["transactions", "payments"])
+    chk.set_defaults(func=cmd_check)
     pol = sub.add_parser("policies", help="governance as code")
     pol_sub = pol.add_subparsers(dest="action", required=True)
     pol_sub.add_parser("build", help="render Trino rules.json and groups from access_policies/").set_defaults(
@@ -266,7 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     known_secrets = secret_store.read(settings.secrets_file).values()
     try:
         return int(args.func(settings, args) or 0)
-    except (ServiceError, RuntimeError, FileNotFoundError, KeyError) as exc:
+    except JobFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code if exc.code in (EXIT_INPUT_REFUSED, EXIT_NOTHING_TO_DO) else 1
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_REFUSED
+    except (ServiceError, RuntimeError, KeyError, ValueError) as exc:
         print(f"error: {secret_store.redact(str(exc), known_secrets)}", file=sys.stderr)
         return 1
     except Exception as exc:  # Trino and driver errors: message only, secrets redacted

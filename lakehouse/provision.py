@@ -35,31 +35,28 @@ CATALOG_DDL = (
 )
 
 
-def catalog_database(settings: Settings, secrets: dict[str, str]) -> None:
-    """Role and database for the Iceberg catalog, owned by a non-superuser role."""
-    pg = Postgres(settings)
-    cfg = settings["postgres"]
-    user, database = cfg["catalog_user"], cfg["catalog_database"]
-    conn = pg.connect(secrets)
+def database(settings: Settings, secrets: dict[str, str], name: str, user: str, password: str) -> None:
+    """A database owned by its own non-superuser role (created, or password brought up to date)."""
+    conn = Postgres(settings).connect(secrets)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
         verb = "ALTER" if cur.fetchone() else "CREATE"
-        cur.execute(f'{verb} ROLE "{user}" LOGIN PASSWORD %s', (secrets["ICEBERG_CATALOG_PASSWORD"],))
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+        cur.execute(f'{verb} ROLE "{user}" LOGIN PASSWORD %s', (password,))
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if not cur.fetchone():
-            cur.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
+            cur.execute(f'CREATE DATABASE "{name}" OWNER "{user}"')
     conn.close()
 
+
+def catalog_database(settings: Settings, secrets: dict[str, str]) -> None:
+    """The Iceberg catalog's database, with the JDBC catalog tables (schema V1)."""
     import psycopg2
 
-    conn = psycopg2.connect(
-        host=cfg["host"],
-        port=cfg["port"],
-        dbname=database,
-        user=user,
-        password=secrets["ICEBERG_CATALOG_PASSWORD"],
-    )
+    cfg = settings["postgres"]
+    user, name, password = cfg["catalog_user"], cfg["catalog_database"], secrets["ICEBERG_CATALOG_PASSWORD"]
+    database(settings, secrets, name, user, password)
+    conn = psycopg2.connect(host=cfg["host"], port=cfg["port"], dbname=name, user=user, password=password)
     with conn, conn.cursor() as cur:
         for statement in CATALOG_DDL:
             cur.execute(statement)
@@ -156,6 +153,8 @@ def landing_dirs(settings: Settings) -> None:
 
 def provision(settings: Settings, secrets: dict[str, str]) -> None:
     catalog_database(settings, secrets)
+    a = settings["airflow"]
+    database(settings, secrets, a["database"], a["user"], secrets["AIRFLOW_DB_PASSWORD"])
     buckets(settings, secrets)
     if not settings["s3"]["endpoint"]:  # the local MinIO: we manage its users
         minio_users(settings, secrets)

@@ -23,6 +23,12 @@ GENERATED = {
     "POSTGRES_SUPERUSER_PASSWORD": lambda: secrets.token_urlsafe(24),
     "ICEBERG_CATALOG_PASSWORD": lambda: secrets.token_urlsafe(24),
     # Trino logins: one TRINO_<USER>_PASSWORD per user in access_policies/roles.toml (ensure()).
+    # Airflow: UI/API admin login, metadata database, encryption of connections, API tokens.
+    "AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "AIRFLOW_DB_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "AIRFLOW_FERNET_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(48),
+    "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(32),
     # Key of the keyed hash that pseudonymises Anônimo columns for analysts and BI.
     "PSEUDONYM_KEY": lambda: secrets.token_hex(32),
     "TRINO_SHARED_SECRET": lambda: secrets.token_urlsafe(48),

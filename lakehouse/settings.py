@@ -103,6 +103,10 @@ class Settings:
     def trino_url(self) -> str:
         return f"https://{self['trino']['host']}:{self['trino']['https_port']}"
 
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self['airflow']['host']}:{self['airflow']['port']}"
+
     # ---- runtime layout ----------------------------------------------------------------
     @property
     def secrets_file(self) -> Path:

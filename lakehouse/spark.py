@@ -30,6 +30,8 @@ logger.iceberg.name = org.apache.iceberg
 logger.iceberg.level = warn
 logger.hadoop.name = org.apache.hadoop
 logger.hadoop.level = error
+logger.spark3util.name = org.apache.iceberg.spark.Spark3Util
+logger.spark3util.level = error
 logger.spark_util.name = org.apache.spark.util.Utils
 logger.spark_util.level = error
 """
@@ -37,6 +39,10 @@ logger.spark_util.level = error
 
 class JobFailed(RuntimeError):
     """The Spark job exited non-zero; its stderr says why."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 def jobs_zip(settings: Settings) -> Path:
@@ -100,5 +106,5 @@ def submit(settings: Settings, job: str, args: list[str]) -> dict:
             print(line, end="", file=sys.stderr)
     code = proc.wait()
     if code != 0 or result is None:
-        raise JobFailed(f"Spark job {job} failed (exit {code}); see the messages above.")
+        raise JobFailed(f"Spark job {job} failed (exit {code}); see the messages above.", code)
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,9 @@ SAMPLE = REPO_ROOT / "data" / "sample"
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     from pyspark.sql import SparkSession
+
+    # py4j logs at interpreter exit, after other libraries may have closed their log streams
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
     settings = Settings.load()
     jars = artifacts.spark_jars(settings)

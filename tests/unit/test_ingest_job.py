@@ -116,3 +116,22 @@ def test_rejected_records_keep_raw_text_and_every_reason(clean_catalog, tmp_path
     assert row.raw_json == bad
     assert row.record_number == 1
     assert sorted(row.reasons) == ["amount_not_numeric", "invalid_transaction_date", "missing_transaction_id"]
+
+
+def test_leftovers_of_a_killed_attempt_are_replaced_not_duplicated(clean_catalog, tmp_path: Path) -> None:
+    """A process killed after writing raw and curated but before its log row: the next attempt
+    on the same file writes every record exactly once and accounts for it truthfully."""
+    spark = clean_catalog
+    path = tmp_path / "tx.jsonl"
+    path.write_text(
+        '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
+        '{"transaction_id": "2", "customer_id": "B", "amount": 20, "date": "2024-01-02"}\n'
+    )
+    run(spark, CATALOG, {"transactions": [str(path)]})
+    # turn that committed batch into a dead attempt: drop its log row, keep its data
+    spark.sql(f"DELETE FROM {CATALOG}.curated.ingestion_log")
+    again = run(spark, CATALOG, {"transactions": [str(path)]})["sources"]["transactions"]
+    assert (again["received"], again["accepted"], again["duplicates"]) == (2, 2, 0)
+    assert counts(spark)["raw.transactions"] == 2
+    assert counts(spark)["curated.transactions"] == 2
+    assert counts(spark)["curated.ingestion_log"] == 1

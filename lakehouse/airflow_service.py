@@ -1,0 +1,153 @@
+"""Airflow 3 as local processes: API server (with the UI), scheduler, DAG processor, triggerer.
+
+LocalExecutor; metadata in its own database on the stack's PostgreSQL; DAGs from dags/.
+Configuration is passed as AIRFLOW__* environment variables, so nothing in the repository
+holds a secret and the same variables configure a deployed Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from lakehouse.secrets import write_private
+from lakehouse.services import ServiceError, Status, pid_alive, read_pid, say, stop_pid, wait_until
+from lakehouse.settings import REPO_ROOT, Settings
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def airflow_env(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
+    a, pg = settings["airflow"], settings["postgres"]
+    home = settings.home / "airflow"
+    db = (
+        f"postgresql+psycopg2://{a['user']}:{secrets['AIRFLOW_DB_PASSWORD']}@{pg['host']}:{pg['port']}/"
+        f"{a['database']}"
+    )
+    env = dict(os.environ)
+    env.update(
+        AIRFLOW_HOME=str(home),
+        LAKEHOUSE_HOME=str(settings.home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO_ROOT / "dags"),
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__PARALLELISM=str(a["parallelism"]),
+        AIRFLOW__CORE__FERNET_KEY=secrets["AIRFLOW_FERNET_KEY"],
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{settings.airflow_url}/execution/",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=db,
+        AIRFLOW__API__HOST=a["host"],
+        AIRFLOW__API__PORT=str(a["port"]),
+        AIRFLOW__API__BASE_URL=settings.airflow_url,
+        AIRFLOW__API__SECRET_KEY=secrets["AIRFLOW_API_SECRET_KEY"],
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets["AIRFLOW_JWT_SECRET"],
+        AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
+        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="True",
+        # a task whose process died (e.g. with a killed scheduler) is failed and retried after 90 s
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="90",
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="10",
+        AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL="30",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
+    )
+    return env
+
+
+def airflow_bin() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+class Airflow:
+    name = "airflow"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.home = settings.home / "airflow"
+        self.logs = settings.logs
+
+    def pidfile(self, component: str) -> Path:
+        return self.settings.run_dir / f"airflow-{component}.pid"
+
+    def log(self, component: str) -> Path:
+        return self.logs / f"airflow-{component}.log"
+
+    def health(self) -> dict | None:
+        try:
+            url = f"{self.settings.airflow_url}/api/v2/monitor/health"
+            with urllib.request.urlopen(url, timeout=3) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def healthy(self) -> bool:
+        health = self.health()
+        if not health:
+            return False
+        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+    def running(self) -> list[str]:
+        return [c for c in COMPONENTS if read_pid(self.pidfile(c))]
+
+    def start(self, secrets: dict[str, str]) -> None:
+        env = airflow_env(self.settings, secrets)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        write_private(self.home / "passwords.json", json.dumps({"admin": secrets["AIRFLOW_ADMIN_PASSWORD"]}))
+        missing = [c for c in COMPONENTS if not read_pid(self.pidfile(c))]
+        if not missing:
+            return
+        say("migrating the Airflow metadata database")
+        migrate = subprocess.run([airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True)
+        if migrate.returncode != 0:
+            (self.logs / "airflow-migrate.log").write_text(migrate.stdout + migrate.stderr)
+            raise ServiceError(self.name, "airflow db migrate failed", self.logs / "airflow-migrate.log")
+        for component in missing:
+            say(f"starting Airflow {component}")
+            with self.log(component).open("ab") as log:
+                proc = subprocess.Popen(
+                    [airflow_bin(), component],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    cwd=REPO_ROOT,
+                )
+            self.pidfile(component).write_text(str(proc.pid))
+
+        def alive() -> bool:
+            return all(pid_alive(read_pid(self.pidfile(c)) or -1) for c in COMPONENTS)
+
+        wait_until(self.healthy, 180, self.name, self.log("api-server"), alive=alive)
+
+    def stop(self) -> None:
+        for component in COMPONENTS:
+            pid = read_pid(self.pidfile(component))
+            if pid:
+                stop_pid(pid, timeout=20)
+            self.pidfile(component).unlink(missing_ok=True)
+
+    def status(self) -> Status:
+        health = self.health() or {}
+        unhealthy = [
+            p
+            for p in ("scheduler", "triggerer", "dag_processor")
+            if (health.get(p) or {}).get("status") != "healthy"
+        ]
+        detail = "UI and REST API; login admin (AIRFLOW_ADMIN_PASSWORD)"
+        if health and unhealthy:
+            detail += f"; not healthy: {', '.join(unhealthy)}"
+        return Status(self.name, self.healthy(), self.settings.airflow_url, detail)
+
+    def purge(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.home, ignore_errors=True)

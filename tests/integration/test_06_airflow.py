@@ -1,0 +1,156 @@
+"""Airflow on the real stack, driven through `lakehouse run-dag` (its REST API).
+
+Runs last: it loads more data on top of what test_02..05 checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from lakehouse.airflow_api import AirflowClient
+from tests.integration.test_02_ingest_sample import table_state
+
+pytestmark = pytest.mark.integration
+
+ANALYTICS = [
+    "analytics.customer_delinquency",
+    "analytics.delinquency_violations",
+    "analytics.delinquency_summary",
+    "analytics.delinquency_by_cohort",
+]
+STATE: dict[str, str] = {}
+
+
+def analytics_state(cli) -> dict[str, tuple[str, str]]:
+    state = {}
+    for table in ANALYTICS:
+        ns, name = table.split(".")
+        state[table] = tuple(
+            cli.sql(
+                f"SELECT (SELECT count(*) FROM {table}), "
+                f'(SELECT max_by(snapshot_id, committed_at) FROM {ns}."{name}$snapshots")'
+            )[1]
+        )
+    return state
+
+
+def latest_summary(cli) -> list[str]:
+    return cli.sql(
+        "SELECT stale_inputs, transactions_snapshot_id, payments_snapshot_id "
+        "FROM analytics.delinquency_summary ORDER BY computed_at DESC LIMIT 1"
+    )[1]
+
+
+def snapshot_of(cli, table: str) -> str:
+    return cli.sql(f'SELECT max_by(snapshot_id, committed_at) FROM curated."{table}$snapshots"')[1][0]
+
+
+@pytest.fixture(scope="module")
+def data(cli, tmp_path_factory) -> dict[str, Path]:
+    out = {}
+    for seed in (21, 22, 23):
+        folder = tmp_path_factory.mktemp(f"gen{seed}")
+        cli.run(
+            "generate", "--customers", "40", "--out", str(folder), "--seed", str(seed), "--dirty-ratio", "0"
+        )
+        out[f"t{seed}"] = folder / "transactions.jsonl"
+        out[f"p{seed}"] = folder / "payments.jsonl"
+    return out
+
+
+def run_dag(cli, conf: dict | None = None, rerun: str | None = None):
+    args = ["run-dag", "lakehouse_daily", "--timeout", "900"]
+    args += ["--rerun", rerun] if rerun else ["--conf", json.dumps(conf or {})]
+    return cli.run(*args, check=False)
+
+
+def test_full_run_loads_and_analyses(cli, data) -> None:
+    result = run_dag(cli, {"transactions": str(data["t21"]), "payments": str(data["p21"])})
+    assert result.returncode == 0, result.stdout + result.stderr
+    STATE["run_id"] = re.search(r"triggered lakehouse_daily run (\S+)", result.stdout).group(1)
+    stale, t_snap, p_snap = latest_summary(cli)
+    assert stale == ""
+    assert (t_snap, p_snap) == (snapshot_of(cli, "transactions"), snapshot_of(cli, "payments"))
+    lines = sum(1 for _ in data["p21"].open())
+    logged = cli.sql(
+        "SELECT sum(received) FROM curated.ingestion_log CROSS JOIN UNNEST(files) AS f(path, sha256, fmt) "
+        f"WHERE f.path = '{data['p21']}'"
+    )[1][0]
+    assert int(logged) == lines
+
+
+def test_rerun_of_a_successful_interval_changes_nothing(cli) -> None:
+    before = table_state(cli) | analytics_state(cli)
+    result = run_dag(cli, rerun=STATE["run_id"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert table_state(cli) | analytics_state(cli) == before
+
+
+def test_corrupt_payments_fail_their_branch_only(cli, data, settings, tmp_path) -> None:
+    payments_before = snapshot_of(cli, "payments")
+    corrupt = tmp_path / "payments.jsonl"
+    corrupt.write_text(data["p22"].read_text()[:3000])
+    result = run_dag(cli, {"transactions": str(data["t22"]), "payments": str(corrupt)})
+    assert result.returncode == 1
+    not_succeeded = dict(re.findall(r"^  (\w+): (\w+); log: ", result.stdout, re.MULTILINE))
+    assert not_succeeded == {
+        "ingest_payments": "failed",
+        "check_payments": "upstream_failed",
+        "all_sources_loaded": "upstream_failed",
+    }
+    # refused input fails at once: no retries
+    assert "ingest_payments        up_for_retry" not in result.stdout
+    # transactions loaded
+    loaded = cli.sql(
+        "SELECT count(*) FROM curated.ingestion_log CROSS JOIN UNNEST(files) AS f(path, sha256, fmt) "
+        f"WHERE f.path = '{data['t22']}'"
+    )[1][0]
+    assert loaded == "1"
+    # delinquency ran on the last committed payments snapshot, and says payments are stale
+    stale, t_snap, p_snap = latest_summary(cli)
+    assert stale == "payments"
+    assert p_snap == payments_before == snapshot_of(cli, "payments")
+    assert t_snap == snapshot_of(cli, "transactions")
+    # the failure is in the alerts log and in `lakehouse status`
+    alerts = [json.loads(line) for line in (settings.home / "alerts.log").read_text().splitlines()]
+    assert any(a["task_id"] == "ingest_payments" and "not retrying" in a["error"] for a in alerts)
+    assert "lakehouse_daily/ingest_payments" in cli.run("status", check=False).stdout
+
+
+def test_killed_scheduler_finishes_the_run_without_duplicates(cli, data, settings) -> None:
+    client = AirflowClient(settings)
+    run_id = client.trigger(
+        "lakehouse_daily", {"transactions": str(data["t23"]), "payments": str(data["p23"])}
+    )
+    deadline = time.monotonic() + 300
+    while not any(t["state"] == "running" for t in client.task_instances("lakehouse_daily", run_id)):
+        assert time.monotonic() < deadline, "no task started"
+        time.sleep(1)
+    pid = int((settings.run_dir / "airflow-scheduler.pid").read_text())
+    os.killpg(pid, signal.SIGKILL)  # the scheduler, its executor and the running tasks
+    time.sleep(3)
+    cli.run("up")  # restarts what is missing
+    outcome = client.follow("lakehouse_daily", run_id, timeout=900)
+    assert outcome.state == "success", outcome.tasks
+    for source, path in (("transactions", data["t23"]), ("payments", data["p23"])):
+        lines = sum(1 for _ in path.open())
+        rows = cli.sql(
+            f"SELECT count(*) FROM raw.{source} r JOIN curated.ingestion_log l ON l.batch_id = r.batch_id "
+            f"CROSS JOIN UNNEST(l.files) AS f(path, sha256, fmt) WHERE f.path = '{path}'"
+        )[1][0]
+        assert int(rows) == lines
+        logged = cli.sql(
+            "SELECT count(*) FROM curated.ingestion_log CROSS JOIN UNNEST(files) AS f(path, sha256, fmt) "
+            f"WHERE f.path = '{path}'"
+        )[1][0]
+        assert logged == "1"
+    for table, key in (("transactions", "transaction_id"), ("payments", "payment_id")):
+        total, distinct = cli.sql(f"SELECT count(*), count(DISTINCT {key}) FROM curated.{table}")[1]
+        assert total == distinct
