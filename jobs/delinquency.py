@@ -30,7 +30,6 @@ from jobs.session import run_job
 DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "delinquency.toml"
 
 
-@dataclass(frozen=True)
 class NeverLoaded(RuntimeError):
     """A curated input has never been loaded: there is nothing to analyse yet."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.delinquency import DEFAULT_RULES, Rules, analyse, default_as_of, evaluate
+from jobs.delinquency import DEFAULT_RULES, NeverLoaded, Rules, analyse, default_as_of, evaluate, run
 
 D = dt.date
 AS_OF = D(2024, 12, 31)
@@ -231,3 +231,23 @@ def test_rules_file_rejects_unknown_keys(tmp_path: Path) -> None:
     path.write_text("terms_days = 10\n")
     assert Rules.load(path).terms_days == 10
     assert Rules.load(path, terms_days=0).terms_days == 0
+
+
+def test_never_loaded_inputs_skip_the_analysis(spark, tmp_path: Path) -> None:
+    spark.conf.set("spark.sql.catalog.empty", "org.apache.iceberg.spark.SparkCatalog")
+    spark.conf.set("spark.sql.catalog.empty.type", "hadoop")
+    spark.conf.set("spark.sql.catalog.empty.warehouse", str(tmp_path))
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS empty.analytics")
+    with pytest.raises(NeverLoaded, match="curated.transactions does not exist yet"):
+        run(spark, "empty", None, RULES, None)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS empty.curated")
+    spark.sql(
+        "CREATE TABLE empty.curated.transactions (customer_id string, transaction_id string, "
+        "amount decimal(18,2), transaction_date date, due_date date, status string) USING iceberg"
+    )
+    spark.sql(
+        "CREATE TABLE empty.curated.payments (payment_id string, transaction_id string, "
+        "amount_paid decimal(18,2), payment_date date, status string) USING iceberg"
+    )
+    with pytest.raises(NeverLoaded, match="curated.transactions has never been loaded"):
+        run(spark, "empty", None, RULES, None)
