@@ -294,14 +294,9 @@ class Minio:
         self.data.mkdir(parents=True, exist_ok=True)
         self.settings.logs.mkdir(parents=True, exist_ok=True)
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update(
-            MINIO_ROOT_USER=secrets["MINIO_ROOT_USER"],
-            MINIO_ROOT_PASSWORD=secrets["MINIO_ROOT_PASSWORD"],
-            MINIO_KMS_SECRET_KEY=secrets["MINIO_KMS_SECRET_KEY"],
-            MINIO_BROWSER="on",
-            MINIO_UPDATE="off",
-        )
+        env = dict(os.environ, MINIO_BROWSER="on", MINIO_UPDATE="off")
+        for key in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "MINIO_KMS_SECRET_KEY"):
+            env[key] = secrets[key]
         say("starting MinIO")
         with self.log.open("ab") as log:
             proc = subprocess.Popen(

@@ -35,14 +35,18 @@ def table_state(cli) -> dict[str, tuple[str, str]]:
     return state
 
 
-def test_sample_lands_in_curated_queryable_through_trino(cli) -> None:
-    out = cli.run(
-        "ingest",
+def ingest_sample(cli) -> str:
+    sample = [
         "--transactions",
         str(SAMPLE / "transactions.json"),
         "--payments",
         str(SAMPLE / "payments.json"),
-    ).stdout
+    ]
+    return cli.run("ingest", *sample).stdout
+
+
+def test_sample_lands_in_curated_queryable_through_trino(cli) -> None:
+    out = ingest_sample(cli)
     assert [line.split()[:5] for line in out.splitlines()[1:3]] == [
         ["transactions", "100", "100", "0", "0"],
         ["payments", "100", "100", "0", "0"],
@@ -76,13 +80,7 @@ def test_column_types_are_the_contract(cli) -> None:
 
 def test_reingesting_the_same_input_changes_nothing(cli) -> None:
     before = table_state(cli)
-    out = cli.run(
-        "ingest",
-        "--transactions",
-        str(SAMPLE / "transactions.json"),
-        "--payments",
-        str(SAMPLE / "payments.json"),
-    ).stdout
+    out = ingest_sample(cli)
     assert out.count("skipped (already ingested, same content)") == 2
     assert table_state(cli) == before
 
