@@ -20,9 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} (apt)" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's package starts a cluster of its own on 5432; we just installed it and the stack
+  # runs its own server, so stop it rather than let it take the port.
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster 15 main stop 2>/dev/null || true
+  fi
 fi
 
-# Debian's postgresql package starts a cluster of its own on 5432; the stack runs its own.
 if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q " online "; then
   echo "bootstrap: note: a system PostgreSQL cluster is running (pg_lsclusters);" \
        "set LAKEHOUSE_POSTGRES_PORT if it uses port 5432" >&2

@@ -154,3 +154,11 @@ def test_killed_scheduler_finishes_the_run_without_duplicates(cli, data, setting
     for table, key in (("transactions", "transaction_id"), ("payments", "payment_id")):
         total, distinct = cli.sql(f"SELECT count(*), count(DISTINCT {key}) FROM curated.{table}")[1]
         assert total == distinct
+
+
+def test_maintenance_dag_keeps_every_row(cli) -> None:
+    before = {table: rows for table, (rows, _) in (table_state(cli) | analytics_state(cli)).items()}
+    result = cli.run("run-dag", "lakehouse_maintenance", "--timeout", "900", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {table: rows for table, (rows, _) in (table_state(cli) | analytics_state(cli)).items()}
+    assert after == before
