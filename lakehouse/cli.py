@@ -55,6 +55,7 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
             service.purge()
         for path in (settings.home / "landing", settings.home / "build"):
             shutil.rmtree(path, ignore_errors=True)
+        (settings.home / "alerts.log").unlink(missing_ok=True)
         say(f"all data deleted (buckets, catalog, tables); downloaded artifacts kept in {settings.cache}")
     return 0
 
