@@ -17,6 +17,10 @@ from lakehouse.settings import REPO_ROOT, Settings
 from lakehouse.spark import JobFailed
 
 
+class InputMissing(RuntimeError):
+    """No input file matches what the user gave."""
+
+
 def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
     started = time.monotonic()
     artifacts.ensure_all(settings)
@@ -110,9 +114,9 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         spec = getattr(args, name)
         try:
             expand_paths(spec)  # a missing input is a clear error before Spark starts
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if not args.allow_empty:
-                raise
+                raise InputMissing(str(exc)) from exc
             print(f"{name}: no file in {spec}, nothing to ingest")
             continue
         job_args += [f"--{name}", spec]
@@ -391,10 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     except JobFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code if exc.code in (EXIT_INPUT_REFUSED, EXIT_NOTHING_TO_DO) else 1
-    except FileNotFoundError as exc:
+    except InputMissing as exc:  # retrying cannot make a missing input appear
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_REFUSED
-    except (ServiceError, RuntimeError, KeyError, ValueError) as exc:
+    except (ServiceError, RuntimeError, KeyError, ValueError, OSError) as exc:
         print(f"error: {secret_store.redact(str(exc), known_secrets)}", file=sys.stderr)
         return 1
     except Exception as exc:  # Trino and driver errors: message only, secrets redacted

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -49,12 +50,13 @@ def jobs_zip(settings: Settings) -> Path:
     """The `jobs` package as a zip for --py-files, rebuilt on every submit (it is small)."""
     target = settings.home / "build" / "jobs.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    # a unique temporary name: concurrent submits (both ingest branches) each build their own
+    fd, name = tempfile.mkstemp(dir=target.parent, suffix=".zip.tmp")
+    with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted((REPO_ROOT / "jobs").rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 zf.write(path, path.relative_to(REPO_ROOT))
-    os.replace(tmp, target)
+    os.replace(name, target)
     return target
 
 
