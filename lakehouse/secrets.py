@@ -9,29 +9,37 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+
+def _password(nbytes: int = 24) -> str:
+    """Random, URL-safe, and never starting with '-' (command-line tools would read a flag)."""
+    while (value := secrets.token_urlsafe(nbytes)).startswith("-"):
+        pass
+    return value
+
+
 # Key -> how to generate it. .env.example documents each key.
 GENERATED = {
     "MINIO_ROOT_USER": lambda: "lakehouse-root",
-    "MINIO_ROOT_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "MINIO_ROOT_PASSWORD": lambda: _password(24),
     # MinIO's built-in KMS key (name:base64 of 32 bytes): SSE-S3 encryption at rest.
     "MINIO_KMS_SECRET_KEY": lambda: "lakehouse-sse:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     # Least-privilege object-store users, one per engine (minio/policies/*.json).
     "SPARK_S3_ACCESS_KEY_ID": lambda: "lakehouse-spark",
-    "SPARK_S3_SECRET_ACCESS_KEY": lambda: secrets.token_urlsafe(24),
+    "SPARK_S3_SECRET_ACCESS_KEY": lambda: _password(24),
     "TRINO_S3_ACCESS_KEY_ID": lambda: "lakehouse-trino",
-    "TRINO_S3_SECRET_ACCESS_KEY": lambda: secrets.token_urlsafe(24),
-    "POSTGRES_SUPERUSER_PASSWORD": lambda: secrets.token_urlsafe(24),
-    "ICEBERG_CATALOG_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "TRINO_S3_SECRET_ACCESS_KEY": lambda: _password(24),
+    "POSTGRES_SUPERUSER_PASSWORD": lambda: _password(24),
+    "ICEBERG_CATALOG_PASSWORD": lambda: _password(24),
     # Trino logins: one TRINO_<USER>_PASSWORD per user in access_policies/roles.toml (ensure()).
     # Airflow: UI/API admin login, metadata database, encryption of connections, API tokens.
-    "AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
-    "AIRFLOW_DB_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "AIRFLOW_ADMIN_PASSWORD": lambda: _password(18),
+    "AIRFLOW_DB_PASSWORD": lambda: _password(24),
     "AIRFLOW_FERNET_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-    "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(48),
-    "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "AIRFLOW_JWT_SECRET": lambda: _password(48),
+    "AIRFLOW_API_SECRET_KEY": lambda: _password(32),
     # Key of the keyed hash that pseudonymises Anônimo columns for analysts and BI.
     "PSEUDONYM_KEY": lambda: secrets.token_hex(32),
-    "TRINO_SHARED_SECRET": lambda: secrets.token_urlsafe(48),
+    "TRINO_SHARED_SECRET": lambda: _password(48),
 }
 
 _LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
@@ -62,7 +70,7 @@ def ensure(path: Path, passwords: Iterable[str] = ()) -> dict[str, str]:
     """Read the secrets file, generating any missing key (and a password for each key in
     `passwords`); existing values are never changed."""
     values = read(path)
-    wanted = dict(GENERATED) | {key: lambda: secrets.token_urlsafe(18) for key in passwords}
+    wanted = dict(GENERATED) | {key: lambda: _password(18) for key in passwords}
     missing = {k: gen() for k, gen in wanted.items() if k not in values}
     if missing or not path.exists():
         values.update(missing)
