@@ -6,15 +6,19 @@ import base64
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
-def _password(nbytes: int = 24) -> str:
-    """Random, URL-safe, and never starting with '-' (command-line tools would read a flag)."""
-    while (value := secrets.token_urlsafe(nbytes)).startswith("-"):
+def _not_a_flag(generate: Callable[[], str]) -> str:
+    """A generated value that does not start with '-' (command-line tools would read a flag)."""
+    while (value := generate()).startswith("-"):
         pass
     return value
+
+
+def _password(nbytes: int = 24) -> str:
+    return _not_a_flag(lambda: secrets.token_urlsafe(nbytes))
 
 
 # Key -> how to generate it. .env.example documents each key.
@@ -34,7 +38,9 @@ GENERATED = {
     # Airflow: UI/API admin login, metadata database, encryption of connections, API tokens.
     "AIRFLOW_ADMIN_PASSWORD": lambda: _password(18),
     "AIRFLOW_DB_PASSWORD": lambda: _password(24),
-    "AIRFLOW_FERNET_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "AIRFLOW_FERNET_KEY": lambda: _not_a_flag(
+        lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    ),
     "AIRFLOW_JWT_SECRET": lambda: _password(48),
     "AIRFLOW_API_SECRET_KEY": lambda: _password(32),
     # Key of the keyed hash that pseudonymises Anônimo columns for analysts and BI.

@@ -60,7 +60,11 @@ def cli() -> Iterator[Cli]:
     env = {**os.environ, **{k: os.environ.get(f"TEST_{k}", v) for k, v in TEST_ENV.items()}}
     tool = Cli(env)
     tool.run("down", "--purge")
-    tool.run("up")
+    try:
+        tool.run("up")
+    except AssertionError:
+        tool.run("down", check=False)  # leave nothing running behind a failed start
+        raise
     yield tool
     tool.run("down", check=False)
 
