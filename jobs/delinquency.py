@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
+import pkgutil
 import sys
 import tomllib
 from dataclasses import asdict, dataclass
@@ -23,11 +23,17 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.iceberg import current_snapshot, rollback
-from jobs.protocol import EXIT_NOTHING_TO_DO
+from jobs import pseudonyms
+from jobs.context import job_env
+from jobs.faults import fault_point
+from jobs.protocol import EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
+from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
+from jobs.tables import TABLES, ensure
+from jobs.writes import DEFAULT_WAIT, Files, LockTimeout, Run, Writer, current_snapshot, new_run_id
 
-DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "delinquency.toml"
+# The rules shipped with the jobs (read as package data: the jobs may run from a zip).
+DEFAULT_RULES = "jobs/rules/delinquency.toml"
 
 
 class NeverLoaded(RuntimeError):
@@ -45,9 +51,14 @@ class Rules:
     settling_payment_statuses: tuple[str, ...] = ("completed",)
 
     @classmethod
-    def load(cls, path: Path, **overrides: int | None) -> Rules:
-        with path.open("rb") as fh:
-            values = tomllib.load(fh)
+    def load(cls, path: Path | str = DEFAULT_RULES, **overrides: int | None) -> Rules:
+        if str(path) == DEFAULT_RULES:
+            data = pkgutil.get_data("jobs", "rules/delinquency.toml")
+            assert data is not None
+            values = tomllib.loads(data.decode())
+        else:
+            with Path(path).open("rb") as fh:
+                values = tomllib.load(fh)
         for key in ("excluded_transaction_statuses", "settling_payment_statuses"):
             if key in values:
                 values[key] = tuple(values[key])
@@ -265,29 +276,23 @@ def summary(customers: DataFrame, as_of: dt.date, lineage: dict[str, object]) ->
 # ---------------------------------------------------------------------------------------
 # Tables and the run
 # ---------------------------------------------------------------------------------------
-def table_ddl(catalog: str) -> dict[str, str]:
-    """CREATE TABLE IF NOT EXISTS statements; the contracts are in docs/tables.md."""
-    props = "TBLPROPERTIES ('format-version'='2')"
-    figures = """customers BIGINT, delinquent BIGINT, pct_delinquent DECIMAL(5,2), over30mob3 BIGINT,
-        ever15mob6 BIGINT, customers_window_complete BIGINT, delinquent_window_complete BIGINT,
-        pct_delinquent_window_complete DECIMAL(5,2)"""
-    a = f"{catalog}.analytics"
-    return {
-        "customer_delinquency": f"""CREATE TABLE IF NOT EXISTS {a}.customer_delinquency (
-            customer_id STRING, cohort_month STRING, origination_date DATE, as_of DATE,
-            over30mob3 BOOLEAN, ever15mob6 BOOLEAN, over30mob3_evaluable BOOLEAN,
-            window_complete BOOLEAN, max_days_past_due INT, inadimplente BOOLEAN)
-            USING iceberg PARTITIONED BY (inadimplente, as_of) {props}""",
-        "delinquency_violations": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_violations (
-            customer_id STRING, criterion STRING, transaction_id STRING, payment_id STRING,
-            due_date DATE, observation_date DATE, days_past_due INT, as_of DATE)
-            USING iceberg PARTITIONED BY (criterion, as_of) {props}""",
-        "delinquency_summary": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_summary (
-            as_of DATE, {figures}, transactions_snapshot_id BIGINT, payments_snapshot_id BIGINT,
-            rules STRING, computed_at TIMESTAMP, stale_inputs STRING) USING iceberg {props}""",
-        "delinquency_by_cohort": f"""CREATE TABLE IF NOT EXISTS {a}.delinquency_by_cohort (
-            as_of DATE, cohort_month STRING, {figures}) USING iceberg {props}""",
-    }
+OUTPUTS = ("customer_delinquency", "delinquency_violations", "delinquency_summary", "delinquency_by_cohort")
+
+
+def analytics_tables(catalog: str) -> list[str]:
+    return [TABLES[f"analytics.{name}"].full_name(catalog) for name in OUTPUTS]
+
+
+def keys(catalog: str, names: tuple[str, ...] = OUTPUTS) -> dict[str, list[str]]:
+    return {TABLES[f"analytics.{n}"].full_name(catalog): list(TABLES[f"analytics.{n}"].key) for n in names}
+
+
+def ensure_tables(spark: SparkSession, catalog: str) -> None:
+    for name, added in ensure(spark, catalog, [f"analytics.{n}" for n in OUTPUTS]).items():
+        contract = TABLES[name]
+        missing = [c for c in contract.pseudonymised if pseudonym_column(c) in added]
+        if missing:  # an upgrade: fill the new pseudonym columns of existing rows
+            pseudonyms.rewrite(spark, contract.full_name(catalog), missing)
 
 
 @dataclass
@@ -328,37 +333,67 @@ def default_as_of(transactions: DataFrame, payments: DataFrame) -> dt.date | Non
     return max(dates) if dates else None
 
 
-def export(outputs: Outputs, export_uri: str, as_of: dt.date) -> str:
-    """Parquet copies for consumers outside the catalog; complete when _SUCCESS is present."""
-    base = export_location(export_uri, as_of)
-    outputs.customers.write.mode("overwrite").partitionBy("inadimplente").parquet(f"{base}/customers")
-    outputs.violations.write.mode("overwrite").parquet(f"{base}/violations")
-    outputs.summary.coalesce(1).write.mode("overwrite").parquet(f"{base}/summary")
-    return base
+# ---------------------------------------------------------------------------------------
+# Parquet export: staged per run, published by a pointer
+# ---------------------------------------------------------------------------------------
+POINTER = "_LATEST"
 
 
-def evolve(spark: SparkSession, catalog: str) -> None:
-    """Columns added after a table was first created (Iceberg schema evolution)."""
-    summary = f"{catalog}.analytics.delinquency_summary"
-    if "stale_inputs" not in spark.table(summary).columns:
-        spark.sql(f"ALTER TABLE {summary} ADD COLUMN stale_inputs STRING")
-
-
-def unchanged_result(spark: SparkSession, catalog: str, as_of: dt.date, export_uri: str | None) -> dict:
-    """The committed summary of as_of, reported as it is (nothing is rewritten)."""
-    row = (
-        spark.table(f"{catalog}.analytics.delinquency_summary").where(F.col("as_of") == F.lit(as_of)).first()
-    )
-    violations = spark.table(f"{catalog}.analytics.delinquency_violations").where(
-        F.col("as_of") == F.lit(as_of)
-    )
-    return summary_result(
-        row.asDict(), export_uri and export_location(export_uri, as_of), violations.count()
-    ) | {"unchanged": True}
-
-
-def export_location(export_uri: str, as_of: dt.date) -> str:
+def export_base(export_uri: str, as_of: dt.date) -> str:
     return f"{export_uri.rstrip('/')}/delinquency/as_of={as_of.isoformat()}"
+
+
+class Exports:
+    """The export folders of one as_of on the object store.
+
+    Each run writes `as_of=D/run=<run_id>/{customers/inadimplente=true|false,violations,
+    summary}` and then replaces the small pointer object `as_of=D/_LATEST`, which names the run
+    folder readers should use: one PUT, so a reader sees the old run or the new one, never a
+    mix. Older run folders are removed after the pointer moved. Both steps are recorded in the
+    writer's journal first, so a run that fails or dies is undone here too.
+    """
+
+    def __init__(self, spark: SparkSession, export_uri: str, as_of: dt.date):
+        self.spark, self.base = spark, export_base(export_uri, as_of)
+        self.files = Files(spark)
+
+    @property
+    def pointer(self) -> str:
+        return f"{self.base}/{POINTER}"
+
+    def run_folder(self, run_id: str) -> str:
+        return f"{self.base}/run={run_id}"
+
+    def stage(self, run: Run, outputs: Outputs) -> str:
+        folder = self.run_folder(run.run_id)
+        run.will_write(folder)
+        outputs.customers.write.mode("errorifexists").partitionBy("inadimplente").parquet(
+            f"{folder}/customers"
+        )
+        outputs.violations.write.mode("errorifexists").parquet(f"{folder}/violations")
+        outputs.summary.coalesce(1).write.mode("errorifexists").parquet(f"{folder}/summary")
+        return folder
+
+    def published(self) -> dict | None:
+        """The pointer readers follow, if any run was published."""
+        text = self.files.read_text(self.pointer)
+        return json.loads(text) if text else None
+
+    def publish(self, run: Run) -> None:
+        run.will_replace(self.pointer)
+        pointer = {
+            "run_id": run.run_id,
+            "location": self.run_folder(run.run_id),
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        self.files.write_text(self.pointer, json.dumps(pointer))
+
+    def remove_all_but(self, run_id: str) -> None:
+        """Every other run folder, and the unversioned layout older releases wrote."""
+        for child in self.files.children(self.base):
+            name = child.rstrip("/").rsplit("/", 1)[-1]
+            if name not in (POINTER, f"run={run_id}"):
+                self.files.delete(child)
 
 
 def summary_result(row: dict, location: str | None, violations: int) -> dict:
@@ -371,32 +406,103 @@ def summary_result(row: dict, location: str | None, violations: int) -> dict:
     return result
 
 
-def export_only(spark: SparkSession, catalog: str, as_of: dt.date, export_uri: str) -> dict:
-    """Re-export the committed outputs of one as_of (the DAG's separate export step)."""
+def committed_outputs(spark: SparkSession, catalog: str, as_of: dt.date) -> Outputs:
     a = f"{catalog}.analytics"
     on_date = F.col("as_of") == F.lit(as_of)
-    outputs = Outputs(
-        customers=spark.table(f"{a}.customer_delinquency").where(on_date),
-        violations=spark.table(f"{a}.delinquency_violations").where(on_date),
-        summary=spark.table(f"{a}.delinquency_summary").where(on_date),
-        by_cohort=spark.table(f"{a}.delinquency_by_cohort").where(on_date),
+    internal = ["run_id", "export_location", "erased_customers", "customer_id_pseudonym"]
+    tables = {name: spark.table(f"{a}.{name}").where(on_date).drop(*internal) for name in OUTPUTS}
+    return Outputs(
+        customers=tables["customer_delinquency"],
+        violations=tables["delinquency_violations"],
+        summary=tables["delinquency_summary"],
+        by_cohort=tables["delinquency_by_cohort"],
     )
-    if outputs.summary.count() != 1:
+
+
+def export_committed(
+    writer: Writer, catalog: str, as_of: dt.date, export_uri: str, force: bool = False
+) -> str:
+    """Export the committed results of as_of as a new run folder, publish it and record its
+    location in the summary row: all three happen, or none. Nothing to do when the published
+    export is already these results (unless `force`: the tables changed under it, an erasure)."""
+    spark = writer.spark
+    summary_t = f"{catalog}.analytics.delinquency_summary"
+    rows = spark.table(summary_t).where(F.col("as_of") == F.lit(as_of)).select("export_location").collect()
+    if len(rows) != 1:
         raise NeverLoaded(f"no delinquency results for as_of {as_of}: run the analysis first")
-    return {"as_of": str(as_of), "export": export(outputs, export_uri, as_of)}
+    exports = Exports(spark, export_uri, as_of)
+    published = exports.published()
+    if published and rows[0].export_location == published["location"] and not force:
+        return published["location"]  # the committed results are exported already: a re-run
+    outputs = committed_outputs(spark, catalog, as_of)
+    run_id = new_run_id("exp")
+    with writer.run(run_id, keys(catalog, ("delinquency_summary",))) as run:
+        folder = exports.stage(run, outputs)
+        spark.sql(
+            f"UPDATE {summary_t} SET export_location = '{folder}', run_id = '{run_id}' "
+            f"WHERE as_of = DATE '{as_of.isoformat()}'"
+        )
+        fault_point("delinquency.before_publish")
+        exports.publish(run)
+    exports.remove_all_but(run_id)
+    return folder
+
+
+def export_only(writer: Writer, catalog: str, as_of: dt.date, export_uri: str) -> dict:
+    """Re-export the committed outputs of one as_of (the DAG's separate export step)."""
+    return {"as_of": str(as_of), "export": export_committed(writer, catalog, as_of, export_uri)}
+
+
+def write_outputs(
+    writer: Writer, catalog: str, outputs: Outputs, as_of: dt.date, export_uri: str | None
+) -> str | None:
+    """Replace as_of's rows in the four tables and, if asked, its Parquet export: as one run."""
+    spark = writer.spark
+    run_id = new_run_id("dlq")
+    exports = Exports(spark, export_uri, as_of) if export_uri else None
+    with writer.run(run_id, keys(catalog)) as run:
+        location = exports.stage(run, outputs) if exports else None
+        fault_point("delinquency.after_export_staged")
+        for name, df in outputs.tables.items():
+            contract = TABLES[f"analytics.{name}"]
+            out = with_pseudonyms(df, list(contract.pseudonymised)).withColumn("run_id", F.lit(run_id))
+            if name == "delinquency_summary":
+                out = out.withColumn("export_location", F.lit(location).cast("string"))
+            out = out.select(
+                *[F.col(c) if c in out.columns else F.lit(None).cast(t).alias(c) for c, t in contract.columns]
+            )
+            out.writeTo(contract.full_name(catalog)).overwrite(F.col("as_of") == F.lit(as_of))
+            if name == "customer_delinquency":
+                fault_point("delinquency.after_first_table")
+        fault_point("delinquency.before_publish")
+        if exports:
+            exports.publish(run)
+    if exports:
+        exports.remove_all_but(run_id)
+    return location
+
+
+def unchanged(spark: SparkSession, catalog: str, as_of: dt.date, same_inputs: tuple) -> dict | None:
+    """The committed summary row of as_of if it was computed from these same inputs."""
+    row = (
+        spark.table(f"{catalog}.analytics.delinquency_summary").where(F.col("as_of") == F.lit(as_of)).first()
+    )
+    if row is None:
+        return None
+    recorded = (row.transactions_snapshot_id, row.payments_snapshot_id, row.rules, row.stale_inputs)
+    return row.asDict() if recorded == same_inputs else None
 
 
 def run(
-    spark: SparkSession,
+    writer: Writer,
     catalog: str,
     as_of: dt.date | None,
     rules: Rules,
     export_uri: str | None,
     stale_inputs: list[str] | None = None,
 ) -> dict:
-    for statement in table_ddl(catalog).values():
-        spark.sql(statement)
-    evolve(spark, catalog)
+    spark = writer.spark
+    ensure_tables(spark, catalog)
     t_name, p_name = f"{catalog}.curated.transactions", f"{catalog}.curated.payments"
     for name in (t_name, p_name):
         if not spark.catalog.tableExists(name):
@@ -420,33 +526,28 @@ def run(
         # sources whose latest load failed: the analysis used their last committed snapshot
         "stale_inputs": ",".join(sorted(stale_inputs or [])),
     }
-    previous = (
-        spark.table(f"{catalog}.analytics.delinquency_summary")
-        .where(F.col("as_of") == F.lit(as_of))
-        .select("transactions_snapshot_id", "payments_snapshot_id", "rules", "stale_inputs")
-        .collect()  # at most one small row
-    )
     same_inputs = (
         snaps["transactions"],
         snaps["payments"],
         lineage["rules"],
         lineage["stale_inputs"] or None,
     )
-    if previous and tuple(previous[0]) == same_inputs:
+    previous = unchanged(spark, catalog, as_of, same_inputs)
+    if previous is not None:
         # a retry or re-run with the same inputs: the committed results are already these
-        return unchanged_result(spark, catalog, as_of, export_uri)
+        location = previous.get("export_location")
+        if export_uri and not location:  # last run did not export: export what is committed
+            location = export_committed(writer, catalog, as_of, export_uri)
+        violations_n = (
+            spark.table(f"{catalog}.analytics.delinquency_violations")
+            .where(F.col("as_of") == F.lit(as_of))
+            .count()
+        )
+        return summary_result(previous, location, violations_n) | {"unchanged": True}
     # checkpoints cut the plans back to the pinned snapshots and are computed once
     evaluated = evaluate(transactions, payments, as_of, rules).localCheckpoint(eager=True)
     outputs = analyse(evaluated, as_of, rules, lineage, lambda df: df.localCheckpoint(eager=True))
-    targets = {name: f"{catalog}.analytics.{name}" for name in outputs.tables}
-    before = {t: current_snapshot(spark, t) for t in targets.values()}
-    try:
-        for name, df in outputs.tables.items():
-            df.writeTo(targets[name]).overwrite(F.col("as_of") == F.lit(as_of))
-        location = export(outputs, export_uri, as_of) if export_uri else None
-    except Exception:
-        rollback(spark, before)
-        raise
+    location = write_outputs(writer, catalog, outputs, as_of, export_uri)
     return summary_result(outputs.summary.first().asDict(), location, outputs.violations.count())
 
 
@@ -454,11 +555,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--as-of", type=dt.date.fromisoformat)
     parser.add_argument("--terms-days", type=int)
-    parser.add_argument("--rules", type=Path, default=DEFAULT_RULES)
+    parser.add_argument("--rules", default=DEFAULT_RULES)
     parser.add_argument("--export-uri", help="e.g. s3://lakehouse-exports (no export when absent)")
     parser.add_argument("--export-only", action="store_true", help="re-export --as-of's committed results")
     parser.add_argument("--stale", default="", help="comma list of sources whose latest load failed")
-    parser.add_argument("--catalog", default=os.environ.get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for table locks")
     args = parser.parse_args(argv)
     rules = Rules.load(args.rules, terms_days=args.terms_days)
     stale = [s for s in args.stale.split(",") if s]
@@ -466,11 +568,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--export-only needs --as-of and --export-uri")
 
     def body(spark: SparkSession) -> dict:
-        if args.export_only:
-            return export_only(spark, args.catalog, args.as_of, args.export_uri)
-        return run(spark, args.catalog, args.as_of, rules, args.export_uri, stale)
+        with Writer.open(spark, args.catalog, "delinquency", analytics_tables(args.catalog), args.wait) as w:
+            if args.export_only:
+                return export_only(w, args.catalog, args.as_of, args.export_uri)
+            return run(w, args.catalog, args.as_of, rules, args.export_uri, stale)
 
-    return run_job("delinquency", body, {NeverLoaded: EXIT_NOTHING_TO_DO})
+    return run_job("delinquency", body, {NeverLoaded: EXIT_NOTHING_TO_DO, LockTimeout: EXIT_LOCK_TIMEOUT})
 
 
 if __name__ == "__main__":

@@ -18,20 +18,26 @@ import datetime as dt
 import glob
 import hashlib
 import json
-import os
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
 
-from jobs.iceberg import current_snapshot, rollback
-from jobs.protocol import EXIT_INPUT_REFUSED
+from jobs import pseudonyms
+from jobs.context import job_env
+from jobs.faults import fault_point
+from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT
+from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
 from jobs.sources import CORRUPT, SOURCES, Source
+from jobs.tables import TABLES, ensure
+from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer, current_snapshot
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
@@ -45,10 +51,17 @@ class MalformedInput(ValueError):
 # ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class InputFile:
-    path: str  # absolute local path
+    """One distinct file content in a batch; `names` are every path that had it."""
+
+    path: str  # absolute local path of the first name: the one read
     sha256: str
     fmt: str  # "array" or "ndjson"
     order: int  # position in the batch: later files win ties on the same id
+    names: tuple[str, ...] = ()
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        return self.names or (self.path,)
 
 
 def expand_paths(spec: str) -> list[str]:
@@ -73,16 +86,25 @@ def expand_paths(spec: str) -> list[str]:
     return found
 
 
-def detect_format(path: str) -> str:
+def is_remote(path: str) -> bool:
+    """An object-store URI (s3a://...), read through Spark; anything else is a local path."""
+    return "://" in path and not path.startswith("file:")
+
+
+def format_of(head: bytes) -> str:
     """'array' when the first non-blank character is '[', else 'ndjson' (JSON Lines)."""
+    stripped = head.lstrip()
+    if stripped.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte order mark
+        stripped = stripped[3:].lstrip()
+    return "array" if stripped[:1] == b"[" else "ndjson"  # an empty file has no records either way
+
+
+def detect_format(path: str) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(4096):
-            stripped = chunk.lstrip()
-            if stripped.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte order mark
-                stripped = stripped[3:].lstrip()
-            if stripped:
-                return "array" if stripped[:1] == b"[" else "ndjson"
-    return "ndjson"  # an empty file has no records in either format
+            if chunk.strip():
+                return format_of(chunk)
+    return "ndjson"
 
 
 def file_sha256(path: str) -> str:
@@ -93,15 +115,39 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def describe_files(paths: list[str]) -> list[InputFile]:
-    return [InputFile(p, file_sha256(p), detect_format(p), i) for i, p in enumerate(paths)]
+def describe_files(paths: list[str], fetch: Callable[[str], bytes | None] | None = None) -> list[InputFile]:
+    """One InputFile per distinct content: the same bytes under two names are read once.
+
+    Object-store URIs are fetched whole with `fetch` (the stream's files are small); a URI that
+    no longer exists (moved to quarantine by an earlier attempt) is left out.
+    """
+    by_hash: dict[str, list[str]] = {}
+    formats: dict[str, str] = {}
+    for path in paths:
+        if is_remote(path):
+            assert fetch is not None, "object-store inputs need a fetch function"
+            data = fetch(path)
+            if data is None:
+                continue
+            sha, fmt = hashlib.sha256(data).hexdigest(), format_of(data[:4096])
+        else:
+            sha, fmt = file_sha256(path), detect_format(path)
+        by_hash.setdefault(sha, []).append(path)
+        formats.setdefault(sha, fmt)
+    return [
+        InputFile(names[0], sha, formats[sha], order, tuple(names))
+        for order, (sha, names) in enumerate(by_hash.items())
+    ]
 
 
-def json_error_position(path: str) -> str:
+def json_error_position(path: str, fetch: Callable[[str], bytes | None] | None = None) -> str:
     """Where Python's parser first fails in `path` (only used to explain a refused file)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            json.load(fh)
+        if is_remote(path) and fetch is not None:
+            json.loads(fetch(path) or b"")
+        else:
+            with open(path, encoding="utf-8") as fh:
+                json.load(fh)
     except json.JSONDecodeError as exc:
         return f"line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
     except (OSError, UnicodeDecodeError) as exc:
@@ -139,7 +185,7 @@ def number_lines(lines: DataFrame) -> DataFrame:
 
 def read_file(spark: SparkSession, f: InputFile) -> DataFrame:
     """One row per record: source_file, file_sha256, file_order, record_number, raw_json."""
-    uri = Path(f.path).as_uri()
+    uri = f.path if is_remote(f.path) else Path(f.path).as_uri()
     if f.fmt == "array":
         whole = spark.read.text(uri, wholetext=True).withColumn(
             "_items", F.from_json("value", ArrayType(StringType()))
@@ -188,24 +234,27 @@ def _clean(col: Column) -> Column:
 def parse(records: DataFrame, source: Source) -> DataFrame:
     """Adds `rec` (the record parsed against the declared source schema) and `malformed`.
 
-    A record that starts like JSON ('{' or '[') but does not parse is malformed: the file is
-    broken (truncated), which refuses the batch. Anything else that is not an object is a
-    record-level problem and gets rejected with reason not_a_json_object.
+    A record that starts like JSON ('{' or '[') but is not exactly one JSON value is malformed:
+    the file is broken (truncated, two records run together, junk after a record), which
+    refuses the batch. Spark's JSON reader alone would accept the first value and drop the rest,
+    so validity is checked separately, strictly (Jackson's defaults: no single quotes, commas
+    between values). Anything else that is not an object is a record-level problem and gets
+    rejected with reason not_a_json_object.
     """
     text = F.trim("raw_json")
     parsed = F.from_json(
-        "raw_json", source.schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+        "raw_json",
+        source.schema,
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, "allowSingleQuotes": "false"},
     )
+    one_value = F.json_array_length(F.concat(F.lit("["), F.col("raw_json"), F.lit("]"))) == 1
     return (
         records.withColumn("is_object", text.startswith("{"))
         .withColumn("rec", F.when(F.col("is_object"), parsed))
         .withColumn(
             "malformed",
             (F.col("record_number") == 0)
-            | (
-                (text.startswith("{") | text.startswith("["))
-                & (F.col("rec").isNull() | F.col(f"rec.{CORRUPT}").isNotNull())
-            ),
+            | ((text.startswith("{") | text.startswith("[")) & ~F.coalesce(one_value, F.lit(False))),
         )
     )
 
@@ -217,8 +266,33 @@ def _date(col: Column) -> tuple[Column, Column]:
     return typed, cleaned.isNotNull() & typed.isNull()
 
 
+# The largest amount accepted: 15 significant digits. JSON numbers reach Spark as binary doubles,
+# which hold every amount with cents up to here exactly and none much beyond (curated tables use
+# DECIMAL(18,2)); a larger amount is rejected, not silently changed.
+MAX_AMOUNT = Decimal("9999999999999.99")
+
+
 def _amount(col: Column) -> Column:
     return _clean(col).try_cast("decimal(18,2)")
+
+
+def amount_checks(raw: Column, name: str) -> list[tuple[str, Column]]:
+    """Rules for an amount given as text: nothing is rounded or truncated silently.
+
+    `<name>_not_numeric`: not a number; `<name>_out_of_range`: above MAX_AMOUNT (or below its
+    negative); `<name>_too_precise`: a fraction of a cent (more than two significant decimals).
+    """
+    wide = raw.try_cast("decimal(38,18)")
+    as_double = raw.try_cast("double")
+    numeric = wide.isNotNull() | (as_double.isNotNull() & ~F.isnan(as_double))
+    return [
+        (f"{name}_not_numeric", raw.isNotNull() & ~numeric),
+        (
+            f"{name}_out_of_range",
+            numeric & (wide.isNull() | (F.abs(wide) > F.lit(MAX_AMOUNT).cast("decimal(38,18)"))),
+        ),
+        (f"{name}_too_precise", wide.isNotNull() & (wide != F.round(wide, 2))),
+    ]
 
 
 def typed_columns(source: Source) -> dict[str, Column]:
@@ -249,20 +323,27 @@ def rejection_reasons(source: Source) -> Column:
     _, date_invalid = _date(raw_date)
     _, due_invalid = _date(r("due_date")) if source is SOURCES["transactions"] else (None, F.lit(False))
     amount_raw = r(source.amount_column)
-    amount = _amount(amount_raw)
+    amount = amount_raw.try_cast("decimal(38,18)")
     checks: list[tuple[str, Column]] = [(f"missing_{name}", r(name).isNull()) for name in source.required_ids]
+    checks += [(f"missing_{source.amount_column}", amount_raw.isNull())]
+    checks += amount_checks(amount_raw, source.amount_column)
     checks += [
-        (f"missing_{source.amount_column}", amount_raw.isNull()),
-        (f"{source.amount_column}_not_numeric", amount_raw.isNotNull() & amount.isNull()),
         (f"{source.amount_column}_not_positive", amount.isNotNull() & (amount <= 0)),
         (f"missing_{source.date_column}", raw_date.isNull()),
         (f"invalid_{source.date_column}", date_invalid),
     ]
     if source is SOURCES["transactions"]:
         checks.append(("invalid_due_date", due_invalid))
+    else:  # an optional fee, checked like an amount when present
+        checks += amount_checks(_clean(F.col("rec.metadata.fee_amount")), "fee_amount")
     flagged = F.array(*[F.when(cond, F.lit(name)) for name, cond in checks])
-    return F.when(~F.col("is_object"), F.array(F.lit("not_a_json_object"))).otherwise(
-        F.filter(flagged, lambda x: x.isNotNull())
+    # valid JSON, but a field of the wrong JSON type (e.g. "metadata": "x"): the typed values
+    # cannot be trusted, the record is rejected as a whole
+    wrong_shape = F.col("rec").isNull() | F.col(f"rec.{CORRUPT}").isNotNull()
+    return (
+        F.when(~F.col("is_object"), F.array(F.lit("not_a_json_object")))
+        .when(wrong_shape, F.array(F.lit("unexpected_structure")))
+        .otherwise(F.filter(flagged, lambda x: x.isNotNull()))
     )
 
 
@@ -356,55 +437,27 @@ def account(records: DataFrame, classified: DataFrame) -> Account:
 
 
 # ---------------------------------------------------------------------------------------
-# Tables
+# Tables (contracts in jobs/tables.py)
 # ---------------------------------------------------------------------------------------
-LINEAGE = (
-    ("schema_version", "STRING"),
-    ("record_hash", "STRING"),
-    ("source_file", "STRING"),
-    ("record_number", "BIGINT"),
-    ("batch_id", "STRING"),
-    ("ingested_at", "TIMESTAMP"),
-)
+def tables_written(sources: list[str]) -> list[str]:
+    """Every table an ingest of `sources` writes (namespace.table)."""
+    names = ["curated.rejected_records", "curated.ingestion_log"]
+    for name in sources:
+        names += [f"raw.{name}", f"curated.{name}"]
+    return names
 
 
-def table_ddl(catalog: str) -> dict[str, str]:
-    """CREATE TABLE IF NOT EXISTS statements; the contracts are in docs/tables.md."""
-    props = "TBLPROPERTIES ('format-version'='2', 'write.merge.mode'='copy-on-write')"
-    ddl = {}
-    for s in SOURCES.values():
-        ddl[f"raw.{s.name}"] = f"""
-            CREATE TABLE IF NOT EXISTS {catalog}.raw.{s.name} (
-                raw_json STRING, source_file STRING, file_sha256 STRING, record_number BIGINT,
-                content_hash STRING, batch_id STRING, ingested_at TIMESTAMP)
-            USING iceberg PARTITIONED BY (days(ingested_at)) {props}"""
-        cols = ", ".join(f"{n} {t}" for n, t in (*s.columns, *LINEAGE))
-        ddl[f"curated.{s.name}"] = f"""
-            CREATE TABLE IF NOT EXISTS {catalog}.curated.{s.name} ({cols})
-            USING iceberg PARTITIONED BY (months({s.date_column})) {props}"""
-    ddl["curated.rejected_records"] = f"""
-        CREATE TABLE IF NOT EXISTS {catalog}.curated.rejected_records (
-            source STRING, batch_id STRING, source_file STRING, file_sha256 STRING,
-            record_number BIGINT, raw_json STRING, reasons ARRAY<STRING>, rejected_at TIMESTAMP)
-        USING iceberg PARTITIONED BY (source, days(rejected_at)) {props}"""
-    ddl["curated.ingestion_log"] = f"""
-        CREATE TABLE IF NOT EXISTS {catalog}.curated.ingestion_log (
-            batch_id STRING, source STRING, started_at TIMESTAMP, finished_at TIMESTAMP,
-            files ARRAY<STRUCT<path: STRING, sha256: STRING, format: STRING>>,
-            received BIGINT, accepted BIGINT, rejected BIGINT, duplicates BIGINT,
-            inserted BIGINT, updated BIGINT, superseded BIGINT,
-            raw_snapshot_id BIGINT, curated_snapshot_id BIGINT, rejected_snapshot_id BIGINT)
-        USING iceberg {props}"""
-    return ddl
+def backfill_pseudonyms(spark: SparkSession, catalog: str, name: str, added: list[str]) -> None:
+    """A table that just gained pseudonym columns (an upgrade) gets them filled for every row."""
+    contract = TABLES[name]
+    missing = [c for c in contract.pseudonymised if pseudonym_column(c) in added]
+    if missing:
+        pseudonyms.rewrite(spark, contract.full_name(catalog), missing)
 
 
-def ensure_tables(spark: SparkSession, catalog: str) -> None:
-    for ns in ("raw", "curated"):
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {catalog}.{ns}")
-    for statement in table_ddl(catalog).values():
-        spark.sql(statement)
-    for s in SOURCES.values():
-        spark.sql(f"ALTER TABLE {catalog}.curated.{s.name} WRITE ORDERED BY {s.id_column}")
+def keys_of(catalog: str, names: list[str]) -> dict[str, list[str]]:
+    """Catalog-qualified table -> its natural key, for the writer's locks and undo."""
+    return {TABLES[n].full_name(catalog): list(TABLES[n].key) for n in names}
 
 
 # ---------------------------------------------------------------------------------------
@@ -428,13 +481,38 @@ def already_ingested(spark: SparkSession, catalog: str, source: str) -> set[str]
     return {r[0] for r in rows}
 
 
-def prepare(spark: SparkSession, catalog: str, source: Source, paths: list[str], force: bool) -> Prepared:
+def malformed_files(parsed: DataFrame, files: list[InputFile], fetch=None) -> dict[str, str]:
+    """Path -> where it first fails to parse, for every file with a malformed record."""
+    broken = parsed.where("malformed").groupBy("source_file").agg(F.min("record_number").alias("first"))
+    problems = {}
+    for row in broken.collect():  # one row per broken file
+        f = next(f for f in files if f.path == row.source_file)
+        problems[f.path] = (
+            json_error_position(f.path, fetch)
+            if f.fmt == "array"
+            else f"line {row.first}: not valid JSON (truncated?)"
+        )
+    return problems
+
+
+def prepare(
+    spark: SparkSession,
+    catalog: str,
+    source: Source,
+    paths: list[str],
+    force: bool,
+    fetch: Callable[[str], bytes | None] | None = None,
+    quarantine: Callable[[InputFile, str], None] | None = None,
+) -> Prepared:
     """Read, parse, validate and classify one source; nothing is written here.
+
+    A malformed file refuses the whole batch, unless `quarantine` is given (the stream): then
+    each malformed file is handed to it and the batch goes on without it.
 
     Raises:
         MalformedInput: a file is not valid JSON; names the file and the position.
     """
-    files = describe_files(paths)
+    files = describe_files(paths, fetch)
     seen = set() if force else already_ingested(spark, catalog, source.name)
     todo = [f for f in files if f.sha256 not in seen]
     prepared = Prepared(source, todo, [f for f in files if f.sha256 in seen])
@@ -442,24 +520,25 @@ def prepare(spark: SparkSession, catalog: str, source: Source, paths: list[str],
         return prepared
     records = read_records(spark, todo).persist()
     parsed = parse(records, source).persist()
-    broken = parsed.where("malformed").select("source_file", "record_number").limit(5).collect()
-    if broken:
-        problems = []
-        for row in broken:
-            f = next(f for f in todo if f.path == row.source_file)
-            where = (
-                json_error_position(f.path)
-                if f.fmt == "array"
-                else f"line {row.record_number}: not valid JSON (truncated?)"
-            )
-            problems.append(f"{row.source_file}: {where}")
-        raise MalformedInput(
-            f"{source.name}: malformed input, batch refused, nothing written:\n  " + "\n  ".join(problems)
-        )
-    # Compare with rows of committed batches only: a row left by an attempt that died before its
-    # log row is not "already there", so the batch is accounted for as if that attempt never ran.
-    committed = spark.table(f"{catalog}.curated.ingestion_log").select("batch_id")
-    current = spark.table(f"{catalog}.curated.{source.name}").join(committed, "batch_id", "left_semi")
+    problems = malformed_files(parsed, todo, fetch)
+    if problems and quarantine is None:
+        listed = "\n  ".join(f"{path}: {where}" for path, where in sorted(problems.items())[:5])
+        raise MalformedInput(f"{source.name}: malformed input, batch refused, nothing written:\n  {listed}")
+    if problems:
+        for f in todo:
+            if f.path in problems:
+                quarantine(f, problems[f.path])
+        todo = [f for f in todo if f.path not in problems]
+        records.unpersist()
+        parsed.unpersist()
+        prepared.files = todo
+        if not todo:
+            return prepared
+        records = read_records(spark, todo).persist()
+        parsed = parse(records, source).persist()
+    # The writer's recovery has already undone any attempt that died before committing, so the
+    # curated table holds committed batches only: the batch is compared with exactly those.
+    current = spark.table(f"{catalog}.curated.{source.name}")
     # Checkpointed, not just cached: it cuts the plan's reference to the curated table, which
     # MERGE INTO cannot plan through (and it pins the curated state the batch was compared to).
     classified = classify(validate(parsed, source), current, source).localCheckpoint(eager=True)
@@ -470,144 +549,217 @@ def prepare(spark: SparkSession, catalog: str, source: Source, paths: list[str],
     return prepared
 
 
-def commit(
-    spark: SparkSession, catalog: str, p: Prepared, batch_id: str, started: dt.datetime, forced: bool = False
-) -> dict[str, int | None]:
-    """Write raw, rejected, curated, then the log row (the commit marker).
-
-    On failure the batch is undone: its rows are deleted from the append-only tables, which the
-    two sources share and may be appending to concurrently, and the source's own curated table
-    is rolled back. A process killed before the log row leaves rows that the next attempt on
-    the same files removes first (see `remove_leftovers`).
-    """
-    s = p.source
-    tables = [
-        f"{catalog}.raw.{s.name}",
-        f"{catalog}.curated.rejected_records",
-        f"{catalog}.curated.{s.name}",
-        f"{catalog}.curated.ingestion_log",
-    ]
-    if not forced:
-        remove_leftovers(spark, catalog, s.name, [f.sha256 for f in p.files])
-    curated_before = current_snapshot(spark, tables[2])
-    now = F.lit(started).cast("timestamp")
-    try:
-        assert p.records is not None and p.classified is not None
-        raw = p.records.select(
-            "raw_json",
-            "source_file",
-            "file_sha256",
-            "record_number",
-            F.sha2(F.coalesce("raw_json", F.lit("")), 256).alias("content_hash"),
-            F.lit(batch_id).alias("batch_id"),
-            now.alias("ingested_at"),
-        )
-        if forced:  # files seen before: keep raw one row per (file content, record)
-            raw.createOrReplaceTempView("_raw_batch")
-            spark.sql(f"""
-                MERGE INTO {tables[0]} t USING _raw_batch s
-                ON t.file_sha256 = s.file_sha256 AND t.record_number = s.record_number
-                WHEN NOT MATCHED THEN INSERT *""")
-        else:
-            raw.writeTo(tables[0]).append()
-
-        if p.account.rejected:
-            rejected = p.classified.where(F.col("outcome") == "rejected")
-            (
-                rejected.select(
-                    F.lit(s.name).alias("source"),
-                    F.lit(batch_id).alias("batch_id"),
-                    "source_file",
-                    "file_sha256",
-                    "record_number",
-                    "raw_json",
-                    "reasons",
-                    now.alias("rejected_at"),
-                )
-                .writeTo(tables[1])
-                .append()
-            )
-
-        names = [n for n, _ in s.columns] + [n for n, _ in LINEAGE]
-        changes = (
-            p.classified.where(F.col("outcome") == "accepted")
-            .withColumn("batch_id", F.lit(batch_id))
-            .withColumn("ingested_at", now)
-            .select(*names)
-        )
-        if p.account.accepted:
-            changes.createOrReplaceTempView("_changes")
-            spark.sql(f"""
-                MERGE INTO {tables[2]} t USING _changes s ON t.{s.id_column} = s.{s.id_column}
-                WHEN MATCHED AND t.record_hash <> s.record_hash THEN UPDATE SET *
-                WHEN NOT MATCHED THEN INSERT *""")
-
-        snaps = {
-            "raw_snapshot_id": current_snapshot(spark, tables[0]),
-            "rejected_snapshot_id": current_snapshot(spark, tables[1]),
-            "curated_snapshot_id": current_snapshot(spark, tables[2]),
-        }
-        a = p.account
-        log = spark.createDataFrame(
-            [
-                (
-                    batch_id,
-                    s.name,
-                    started,
-                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                    [(f.path, f.sha256, f.fmt) for f in p.files],
-                    a.received,
-                    a.accepted,
-                    a.rejected,
-                    a.duplicates,
-                    a.inserted,
-                    a.updated,
-                    a.superseded,
-                    snaps["raw_snapshot_id"],
-                    snaps["curated_snapshot_id"],
-                    snaps["rejected_snapshot_id"],
-                )
-            ],
-            spark.table(tables[3]).schema,
-        )
-        log.writeTo(tables[3]).append()
-        return snaps
-    except Exception:
-        for table in (tables[0], tables[1], tables[3]):
-            spark.sql(f"DELETE FROM {table} WHERE batch_id = '{batch_id}'")
-        rollback(spark, {tables[2]: curated_before})
-        raise
-
-
-def remove_leftovers(spark: SparkSession, catalog: str, source: str, hashes: list[str]) -> None:
-    """Rows of files not in the ingestion log come from an attempt that died before its log row
-    (a killed process): delete them so the new attempt writes each record exactly once."""
-    listed = ", ".join(f"'{h}'" for h in hashes)
-    spark.sql(f"DELETE FROM {catalog}.raw.{source} WHERE file_sha256 IN ({listed})")
-    spark.sql(
-        f"DELETE FROM {catalog}.curated.rejected_records "
-        f"WHERE source = '{source}' AND file_sha256 IN ({listed})"
+def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:
+    """raw.<source>: one row per record as received. Forced re-reads add only records (file
+    content, record number) not already there: raw keeps the first arrival."""
+    assert p.records is not None
+    raw = p.records.select(
+        "raw_json",
+        "source_file",
+        "file_sha256",
+        "record_number",
+        F.sha2(F.coalesce("raw_json", F.lit("")), 256).alias("content_hash"),
+        F.lit(batch_id).alias("batch_id"),
+        now.alias("ingested_at"),
     )
+    if not forced:
+        raw.writeTo(table).append()
+        return
+    raw.createOrReplaceTempView("_raw_batch")
+    spark.sql(f"""
+        MERGE INTO {table} t USING _raw_batch s
+        ON t.file_sha256 = s.file_sha256 AND t.record_number = s.record_number
+        WHEN NOT MATCHED THEN INSERT *""")
 
 
-def run(spark: SparkSession, catalog: str, inputs: dict[str, list[str]], force: bool = False) -> dict:
-    """Ingest every given source; returns the per-source account."""
+def write_rejected(
+    spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool
+) -> None:
+    """curated.rejected_records: every failed record with all its reasons. A forced re-read
+    replaces the rejections of its files (the rules may have changed), never duplicates them."""
+    assert p.classified is not None
+    s = p.source
+    rejected = p.classified.where(F.col("outcome") == "rejected").select(
+        F.lit(s.name).alias("source"),
+        F.lit(batch_id).alias("batch_id"),
+        "source_file",
+        "file_sha256",
+        "record_number",
+        "raw_json",
+        "reasons",
+        now.alias("rejected_at"),
+    )
+    if not forced:
+        if p.account.rejected:
+            rejected.writeTo(table).append()
+        return
+    rejected.createOrReplaceTempView("_rejected_batch")
+    hashes = ", ".join(f"'{f.sha256}'" for f in p.files)
+    spark.sql(f"""
+        MERGE INTO {table} t USING _rejected_batch s
+        ON t.source = s.source AND t.file_sha256 = s.file_sha256 AND t.record_number = s.record_number
+        WHEN MATCHED THEN UPDATE SET *
+        WHEN NOT MATCHED THEN INSERT *
+        WHEN NOT MATCHED BY SOURCE AND t.source = '{s.name}' AND t.file_sha256 IN ({hashes}) THEN DELETE""")
+
+
+def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column) -> None:
+    """curated.<source>: the batch's new and changed records, merged by natural id."""
+    assert p.classified is not None
+    if not p.account.accepted:
+        return
+    s = p.source
+    contract = TABLES[f"curated.{s.name}"]
+    accepted = (
+        p.classified.where(F.col("outcome") == "accepted")
+        .withColumn("batch_id", F.lit(batch_id))
+        .withColumn("ingested_at", now)
+    )
+    changes = with_pseudonyms(accepted, list(contract.pseudonymised)).select(*contract.column_names)
+    changes.createOrReplaceTempView("_changes")
+    fault_point("ingest.before_curated_merge")
+    spark.sql(f"""
+        MERGE INTO {table} t USING _changes s ON t.{s.id_column} = s.{s.id_column}
+        WHEN MATCHED AND t.record_hash <> s.record_hash THEN UPDATE SET *
+        WHEN NOT MATCHED THEN INSERT *""")
+
+
+def write_log(
+    spark: SparkSession,
+    table: str,
+    p: Prepared,
+    batch_id: str,
+    started: dt.datetime,
+    snaps: dict,
+    stream_batch: str | None = None,
+) -> None:
+    """curated.ingestion_log: the batch's account, its files (every name), the snapshots it
+    produced, and for the stream its micro-batch (query:id). Written last in the batch."""
+    a = p.account
+    row = (
+        batch_id,
+        p.source.name,
+        started,
+        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        [(name, f.sha256, f.fmt) for f in p.files for name in f.all_names],
+        a.received,
+        a.accepted,
+        a.rejected,
+        a.duplicates,
+        a.inserted,
+        a.updated,
+        a.superseded,
+        snaps["raw_snapshot_id"],
+        snaps["curated_snapshot_id"],
+        snaps["rejected_snapshot_id"],
+        stream_batch,
+    )
+    names = TABLES["curated.ingestion_log"].column_names
+    spark.createDataFrame([row], spark.table(table).select(*names).schema).writeTo(table).append()
+
+
+def commit(
+    writer: Writer,
+    catalog: str,
+    p: Prepared,
+    batch_id: str,
+    started: dt.datetime,
+    forced: bool = False,
+    stream_batch: str | None = None,
+) -> dict[str, int | None]:
+    """Write raw, rejected, curated, then the log row, as one run of the writer: all of it
+    commits, or the writer undoes whatever of it was written (see jobs/writes.py)."""
+    spark, s = writer.spark, p.source
+    keys = keys_of(catalog, tables_written([s.name]))
+    raw_t, curated_t = f"{catalog}.raw.{s.name}", f"{catalog}.curated.{s.name}"
+    rejected_t, log_t = f"{catalog}.curated.rejected_records", f"{catalog}.curated.ingestion_log"
+    now = F.lit(started).cast("timestamp")
+    with writer.run(batch_id, keys):
+        write_raw(spark, raw_t, p, batch_id, now, forced)
+        fault_point("ingest.after_raw")
+        write_rejected(spark, rejected_t, p, batch_id, now, forced)
+        merge_curated(spark, curated_t, p, batch_id, now)
+        fault_point("ingest.after_curated")
+        snaps = {
+            "raw_snapshot_id": current_snapshot(spark, raw_t),
+            "rejected_snapshot_id": current_snapshot(spark, rejected_t),
+            "curated_snapshot_id": current_snapshot(spark, curated_t),
+        }
+        write_log(spark, log_t, p, batch_id, started, snaps, stream_batch)
+        fault_point("ingest.after_log")
+    return snaps
+
+
+def new_batch_id(started: dt.datetime, source: str, files: list[InputFile]) -> str:
+    digest = hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest()[:8]
+    return f"{started:%Y%m%dT%H%M%SZ}-{source[:3]}-{digest}-{uuid.uuid4().hex[:4]}"
+
+
+def ingest_micro_batch(
+    spark: SparkSession,
+    catalog: str,
+    source: str,
+    uris: list[str],
+    stream_batch: str,
+    fetch: Callable[[str], bytes | None],
+    quarantine: Callable[[InputFile, str], None],
+    wait: float = DEFAULT_WAIT,
+) -> dict:
+    """One streaming micro-batch: the same path as a batch ingest of `uris`, exactly once.
+
+    A micro-batch replayed after a crash (its tables committed, Spark's checkpoint not) is found
+    by its `stream_batch` in the ingestion log and skipped; files already ingested are skipped
+    by content as in batch; malformed files go to `quarantine` instead of refusing the batch.
+    """
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    ensure_tables(spark, catalog)
-    prepared = {name: prepare(spark, catalog, SOURCES[name], paths, force) for name, paths in inputs.items()}
-    result: dict = {"catalog": catalog, "sources": {}}
-    for name, p in prepared.items():
-        entry: dict = {"skipped_files": [f.path for f in p.skipped]}
+    written = tables_written([source])
+    with Writer.open(spark, catalog, f"stream {source}", list(keys_of(catalog, written)), wait) as writer:
+        ensure(spark, catalog, written)
+        log = f"{catalog}.curated.ingestion_log"
+        if spark.table(log).where(F.col("stream_batch") == stream_batch).limit(1).count():
+            return {"stream_batch": stream_batch, "replayed": True}
+        p = prepare(spark, catalog, SOURCES[source], uris, False, fetch, quarantine)
+        result: dict = {"stream_batch": stream_batch, "replayed": False, "files": len(p.files)}
         if p.files:
-            digest = hashlib.sha256("".join(f.sha256 for f in p.files).encode()).hexdigest()[:8]
-            batch_id = f"{started:%Y%m%dT%H%M%SZ}-{name[:3]}-{digest}-{uuid.uuid4().hex[:4]}"
-            entry["batch_id"] = batch_id
-            entry["snapshots"] = commit(spark, catalog, p, batch_id, started, force)
-        entry.update(vars(p.account))
-        result["sources"][name] = entry
+            batch_id = new_batch_id(started, source, p.files)
+            commit(writer, catalog, p, batch_id, started, stream_batch=stream_batch)
+            result["batch_id"] = batch_id
+        result.update(vars(p.account))
         for df in (p.records, p.classified):
             if df is not None:
                 df.unpersist()
+        return result
+
+
+def run(
+    spark: SparkSession,
+    catalog: str,
+    inputs: dict[str, list[str]],
+    force: bool = False,
+    wait: float = DEFAULT_WAIT,
+) -> dict:
+    """Ingest every given source; returns the per-source account."""
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    written = tables_written(list(inputs))
+    with Writer.open(spark, catalog, "ingest", list(keys_of(catalog, written)), wait) as writer:
+        fault_point("ingest.locked")
+        for name, columns in ensure(spark, catalog, written).items():
+            backfill_pseudonyms(spark, catalog, name, columns)
+        prepared = {
+            name: prepare(spark, catalog, SOURCES[name], paths, force) for name, paths in inputs.items()
+        }
+        result: dict = {"catalog": catalog, "sources": {}}
+        for name, p in prepared.items():
+            entry: dict = {"skipped_files": [n for f in p.skipped for n in f.all_names]}
+            if p.files:
+                batch_id = new_batch_id(started, name, p.files)
+                entry["batch_id"] = batch_id
+                entry["snapshots"] = commit(writer, catalog, p, batch_id, started, force)
+            entry.update(vars(p.account))
+            result["sources"][name] = entry
+            for df in (p.records, p.classified):
+                if df is not None:
+                    df.unpersist()
     return result
 
 
@@ -615,10 +767,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", help="file, directory or glob")
     parser.add_argument("--payments", help="file, directory or glob")
-    parser.add_argument("--catalog", default=os.environ.get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
     parser.add_argument(
         "--force", action="store_true", help="re-read files already ingested (curated stays idempotent)"
     )
+    parser.add_argument("--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for table locks")
     args = parser.parse_args(argv)
     inputs = {
         name: expand_paths(spec)
@@ -629,8 +782,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --transactions and/or --payments")
     return run_job(
         "ingest",
-        lambda spark: run(spark, args.catalog, inputs, args.force),
-        {MalformedInput: EXIT_INPUT_REFUSED},
+        lambda spark: run(spark, args.catalog, inputs, args.force, args.wait),
+        {MalformedInput: EXIT_INPUT_REFUSED, LockTimeout: EXIT_LOCK_TIMEOUT},
     )
 
 

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 
 from pyspark.sql import SparkSession
 
+from jobs.context import job_env
+from jobs.protocol import EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
-
-NAMESPACES = ("raw", "curated", "analytics")
+from jobs.tables import namespaces
+from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer
 
 
 def tables(spark: SparkSession, catalog: str) -> list[str]:
     found = []
-    for ns in NAMESPACES:
+    for ns in namespaces():
         if spark.sql(f"SHOW NAMESPACES IN {catalog} LIKE '{ns}'").count():
             found += [f"{ns}.{t.tableName}" for t in spark.sql(f"SHOW TABLES IN {catalog}.{ns}").collect()]
     return found
@@ -57,18 +58,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retain-last", type=int, default=20)
     parser.add_argument("--max-age-days", type=int, default=7)
     parser.add_argument("--orphan-age-days", type=int, default=3)
-    parser.add_argument("--catalog", default=os.environ.get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument(
+        "--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for each table's lock"
+    )
     args = parser.parse_args(argv)
 
     def body(spark: SparkSession) -> dict:
-        return {
-            table: maintain(
-                spark, args.catalog, table, args.retain_last, args.max_age_days, args.orphan_age_days
-            )
-            for table in tables(spark, args.catalog)
-        }
+        result = {}
+        for table in tables(spark, args.catalog):
+            # one table at a time: its writers wait only while it is compacted
+            with Writer.open(spark, args.catalog, "maintenance", [f"{args.catalog}.{table}"], args.wait):
+                result[table] = maintain(
+                    spark, args.catalog, table, args.retain_last, args.max_age_days, args.orphan_age_days
+                )
+        return result
 
-    return run_job("maintenance", body, {})
+    return run_job("maintenance", body, {LockTimeout: EXIT_LOCK_TIMEOUT})
 
 
 if __name__ == "__main__":

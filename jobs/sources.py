@@ -1,8 +1,9 @@
 """Source contracts: the declared shape of each JSON source (v1 and v2) and its curated table.
 
-Every leaf is read as a string: Spark's JSON reader returns a number's own text for a string
-field ("10", "150.50"), so ids given as integers become strings and amounts can be validated
-and cast exactly, instead of being guessed by schema inference.
+Every leaf is read as a string: Spark's JSON reader gives a number's text for a string field (an
+integer's own digits; a fraction through a binary double, exact to 15 significant digits, so
+"150.50" and 150.50 both read 150.5), so ids given as integers become strings and amounts can be
+validated and cast exactly, instead of being guessed by schema inference.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_NOTHING_TO_DO
+from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
 from lakehouse.settings import REPO_ROOT, Settings
 
 
@@ -49,6 +49,8 @@ def run_lakehouse(*args: str) -> str:
         raise AirflowFailException(f"not retrying: {last}")
     if code == EXIT_NOTHING_TO_DO:
         raise AirflowSkipException(last)
+    if code == EXIT_LOCK_TIMEOUT:  # another writer is busy with the same tables: try again later
+        raise RetryableFailure(f"lakehouse {args[0]} gave up waiting for table locks (exit {code}): {last}")
     raise RetryableFailure(f"lakehouse {args[0]} failed (exit {code}): {last}")
 
 

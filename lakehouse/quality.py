@@ -44,7 +44,13 @@ def run_checks(settings: Settings, source: str) -> list[Check]:
         checks.append(Check("row-count accounting", False, "no batch in curated.ingestion_log"))
         return checks
     batch, received, accepted, rejected, duplicates = latest[0]
-    (raw_rows,) = one(f"SELECT count(*) FROM raw.{source} WHERE batch_id = '{batch}'")
+    # raw keeps one row per record of a file content, under the batch that first read it (a
+    # forced re-read adds none): count the rows of the batch's files
+    (raw_rows,) = one(
+        f"SELECT count(*) FROM raw.{source} WHERE file_sha256 IN (SELECT f.sha256 FROM "
+        "curated.ingestion_log CROSS JOIN UNNEST(files) AS f(path, sha256, fmt) "
+        f"WHERE batch_id = '{batch}')"
+    )
     (rejected_rows,) = one(
         f"SELECT count(*) FROM curated.rejected_records WHERE batch_id = '{batch}' AND source = '{source}'"
     )

@@ -25,6 +25,7 @@ TEST_ENV = {
     "LAKEHOUSE_TRINO_HTTPS_PORT": "18443",
     "LAKEHOUSE_TRINO_HTTP_PORT": "18080",
     "LAKEHOUSE_AIRFLOW_PORT": "18280",
+    "LAKEHOUSE_GOVERNANCE_PORT": "18290",
 }
 
 
@@ -32,10 +33,21 @@ TEST_ENV = {
 class Cli:
     env: dict[str, str]
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        """`lakehouse ARGS` in the background (extra environment, e.g. LAKEHOUSE_FAULTS)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.cli", *args],
+            env={**self.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+
+    def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "lakehouse.cli", *args],
-            env=self.env,
+            env={**self.env, **env},
             capture_output=True,
             text=True,
             cwd=REPO_ROOT,

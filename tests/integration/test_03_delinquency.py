@@ -96,7 +96,11 @@ def test_parquet_export_is_partitioned_and_complete(settings) -> None:
     latest, _ = sample_facts()
     secrets = secret_store.read(settings.secrets_file)
     s3 = provision.s3_client(settings, secrets["MINIO_ROOT_USER"], secrets["MINIO_ROOT_PASSWORD"])
-    prefix = f"delinquency/as_of={latest}/"
+    base = f"delinquency/as_of={latest}/"
+    # readers follow the pointer to the published run's folder
+    published = json.loads(s3.get_object(Bucket="lakehouse-exports", Key=base + "_LATEST")["Body"].read())
+    assert published["location"] == f"s3://lakehouse-exports/{base}run={published['run_id']}"
+    prefix = f"{base}run={published['run_id']}/"
     keys = [
         o["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket="lakehouse-exports", Prefix=prefix)

@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from jobs.delinquency import DEFAULT_RULES, NeverLoaded, Rules, analyse, default_as_of, evaluate, run
+from jobs.delinquency import (
+    DEFAULT_RULES,
+    NeverLoaded,
+    Rules,
+    analyse,
+    analytics_tables,
+    default_as_of,
+    evaluate,
+    run,
+)
+from jobs.writes import Writer
 
 D = dt.date
 AS_OF = D(2024, 12, 31)
@@ -233,13 +243,17 @@ def test_rules_file_rejects_unknown_keys(tmp_path: Path) -> None:
     assert Rules.load(path, terms_days=0).terms_days == 0
 
 
+def analysis(spark):
+    return Writer.open(spark, "empty", "delinquency", analytics_tables("empty"))
+
+
 def test_never_loaded_inputs_skip_the_analysis(spark, tmp_path: Path) -> None:
     spark.conf.set("spark.sql.catalog.empty", "org.apache.iceberg.spark.SparkCatalog")
     spark.conf.set("spark.sql.catalog.empty.type", "hadoop")
     spark.conf.set("spark.sql.catalog.empty.warehouse", str(tmp_path))
     spark.sql("CREATE NAMESPACE IF NOT EXISTS empty.analytics")
-    with pytest.raises(NeverLoaded, match="curated.transactions does not exist yet"):
-        run(spark, "empty", None, RULES, None)
+    with pytest.raises(NeverLoaded, match="curated.transactions does not exist yet"), analysis(spark) as w:
+        run(w, "empty", None, RULES, None)
     spark.sql("CREATE NAMESPACE IF NOT EXISTS empty.curated")
     spark.sql(
         "CREATE TABLE empty.curated.transactions (customer_id string, transaction_id string, "
@@ -249,5 +263,5 @@ def test_never_loaded_inputs_skip_the_analysis(spark, tmp_path: Path) -> None:
         "CREATE TABLE empty.curated.payments (payment_id string, transaction_id string, "
         "amount_paid decimal(18,2), payment_date date, status string) USING iceberg"
     )
-    with pytest.raises(NeverLoaded, match="curated.transactions has never been loaded"):
-        run(spark, "empty", None, RULES, None)
+    with pytest.raises(NeverLoaded, match="curated.transactions has never been loaded"), analysis(spark) as w:
+        run(w, "empty", None, RULES, None)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.faults import SimulatedDeath
 from jobs.ingest import MalformedInput, run
 from tests.conftest import SAMPLE
 
@@ -21,7 +22,10 @@ def counts(spark) -> dict[str, int]:
         "curated.rejected_records",
         "curated.ingestion_log",
     ]
-    return {t: spark.table(f"{CATALOG}.{t}").count() for t in tables}
+    return {
+        t: spark.table(f"{CATALOG}.{t}").count() if spark.catalog.tableExists(f"{CATALOG}.{t}") else 0
+        for t in tables
+    }
 
 
 def snapshots(spark) -> dict[str, list[int]]:
@@ -118,20 +122,73 @@ def test_rejected_records_keep_raw_text_and_every_reason(clean_catalog, tmp_path
     assert sorted(row.reasons) == ["amount_not_numeric", "invalid_transaction_date", "missing_transaction_id"]
 
 
-def test_leftovers_of_a_killed_attempt_are_replaced_not_duplicated(clean_catalog, tmp_path: Path) -> None:
-    """A process killed after writing raw and curated but before its log row: the next attempt
-    on the same file writes every record exactly once and accounts for it truthfully."""
+def test_an_attempt_killed_after_its_merge_is_undone_before_the_next_batch(
+    clean_catalog, tmp_path: Path, monkeypatch
+) -> None:
+    """The process dies after writing raw and curated but before its log row; another batch then
+    commits; the retry of the first file accounts and stamps every row as if the dead attempt
+    had never run, and the other batch's rows are all there."""
+    spark = clean_catalog
+    first, other = tmp_path / "first.jsonl", tmp_path / "other.jsonl"
+    first.write_text(
+        '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
+        '{"transaction_id": "2", "customer_id": "B", "amount": 20, "date": "2024-01-02"}\n'
+    )
+    other.write_text('{"transaction_id": "3", "customer_id": "C", "amount": 30, "date": "2024-01-03"}\n')
+    monkeypatch.setenv("LAKEHOUSE_FAULTS", "ingest.after_curated=die")
+    with pytest.raises(SimulatedDeath):
+        run(spark, CATALOG, {"transactions": [str(first)]})
+    monkeypatch.delenv("LAKEHOUSE_FAULTS")
+    assert counts(spark)["curated.transactions"] == 2  # the dead attempt's rows are there...
+
+    run(spark, CATALOG, {"transactions": [str(other)]})  # ...until the next writer recovers
+    again = run(spark, CATALOG, {"transactions": [str(first)]})["sources"]["transactions"]
+    assert (again["received"], again["accepted"], again["duplicates"]) == (2, 2, 0)
+    assert counts(spark) | {"raw.payments": 0, "curated.payments": 0} == {
+        "raw.transactions": 3,
+        "raw.payments": 0,
+        "curated.transactions": 3,
+        "curated.payments": 0,
+        "curated.rejected_records": 0,
+        "curated.ingestion_log": 2,
+    }
+    lineage = spark.sql(
+        f"SELECT c.transaction_id, l.batch_id IS NOT NULL FROM {CATALOG}.curated.transactions c "
+        f"LEFT JOIN {CATALOG}.curated.ingestion_log l ON l.batch_id = c.batch_id"
+    ).collect()
+    assert sorted(tuple(r) for r in lineage) == [("1", True), ("2", True), ("3", True)]
+    batch_of_first = spark.sql(
+        f"SELECT batch_id FROM {CATALOG}.curated.transactions WHERE transaction_id = '1'"
+    ).first()[0]
+    assert batch_of_first == again["batch_id"]
+
+
+def test_forced_rereads_duplicate_nothing(clean_catalog, tmp_path: Path) -> None:
     spark = clean_catalog
     path = tmp_path / "tx.jsonl"
     path.write_text(
         '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
-        '{"transaction_id": "2", "customer_id": "B", "amount": 20, "date": "2024-01-02"}\n'
+        '{"transaction_id": "2", "customer_id": "B", "amount": "x", "date": "2024-01-02"}\n'
     )
     run(spark, CATALOG, {"transactions": [str(path)]})
-    # turn that committed batch into a dead attempt: drop its log row, keep its data
-    spark.sql(f"DELETE FROM {CATALOG}.curated.ingestion_log")
-    again = run(spark, CATALOG, {"transactions": [str(path)]})["sources"]["transactions"]
-    assert (again["received"], again["accepted"], again["duplicates"]) == (2, 2, 0)
+    for _ in range(2):
+        acc = run(spark, CATALOG, {"transactions": [str(path)]}, force=True)["sources"]["transactions"]
+        assert (acc["received"], acc["accepted"], acc["rejected"], acc["duplicates"]) == (2, 0, 1, 1)
     assert counts(spark)["raw.transactions"] == 2
-    assert counts(spark)["curated.transactions"] == 2
-    assert counts(spark)["curated.ingestion_log"] == 1
+    assert counts(spark)["curated.rejected_records"] == 1
+    assert counts(spark)["curated.transactions"] == 1
+    assert counts(spark)["curated.ingestion_log"] == 3
+
+
+def test_the_same_content_under_two_names_is_read_once(clean_catalog, tmp_path: Path) -> None:
+    spark = clean_catalog
+    text = '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
+    (tmp_path / "a.jsonl").write_text(text)
+    (tmp_path / "b.jsonl").write_text(text)
+    acc = run(spark, CATALOG, {"transactions": [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]})
+    acc = acc["sources"]["transactions"]
+    assert (acc["received"], acc["accepted"], acc["duplicates"]) == (1, 1, 0)
+    assert counts(spark)["raw.transactions"] == 1
+    files = spark.sql(f"SELECT files FROM {CATALOG}.curated.ingestion_log").first()[0]
+    assert sorted(f.path for f in files) == [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
+    assert len({f.sha256 for f in files}) == 1

@@ -77,6 +77,42 @@ def reasons_of(spark, source, raw: str) -> list[str]:
         ),
         ("42", ["not_a_json_object"]),
         ('"just text"', ["not_a_json_object"]),
+        ("[1, 2]", ["not_a_json_object"]),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "2024-01-01", "metadata": "x"}',
+            ["unexpected_structure"],
+        ),
+        # single quotes are not JSON: the record is kept in raw and rejected, never half-read
+        (
+            "{'transaction_id': '1', 'customer_id': 'A', 'amount': 1, 'date': '2024-01-01'}",
+            ["unexpected_structure"],
+        ),
+        # amounts are never rounded or truncated silently
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 10.005, "date": "2024-01-01"}',
+            ["amount_too_precise"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "0.001", "date": "2024-01-01"}',
+            ["amount_too_precise"],
+        ),
+        ('{"transaction_id": "1", "customer_id": "A", "amount": 10.500, "date": "2024-01-01"}', []),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 9999999999999.99, "date": "2024-01-01"}',
+            [],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 10000000000000, "date": "2024-01-01"}',
+            ["amount_out_of_range"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 1e30, "date": "2024-01-01"}',
+            ["amount_out_of_range"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "NaN", "date": "2024-01-01"}',
+            ["amount_not_numeric"],
+        ),
     ],
 )
 def test_transaction_rules(spark, raw: str, expected: list[str]) -> None:
@@ -96,6 +132,20 @@ def test_transaction_rules(spark, raw: str, expected: list[str]) -> None:
         (
             '{"payment_id": "1", "transaction_id": "1", "amount_paid": 5, "payment_date": "invalid-date"}',
             ["invalid_payment_date"],
+        ),
+        (
+            '{"payment_id": "1", "transaction_id": "1", "amount_paid": 5.123, "payment_date": "2024-03-20"}',
+            ["amount_paid_too_precise"],
+        ),
+        (
+            '{"payment_id": "1", "transaction_id": "1", "amount_paid": "12345678901234567", '
+            '"payment_date": "2024-03-20"}',
+            ["amount_paid_out_of_range"],
+        ),
+        (
+            '{"payment_id": "1", "transaction_id": "1", "amount_paid": 5, "payment_date": "2024-03-20",'
+            ' "metadata": {"fee_amount": 0.015}}',
+            ["fee_amount_too_precise"],
         ),
     ],
 )
@@ -145,7 +195,14 @@ def test_v2_payment_metadata(spark) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ['{"transaction_id": "1", "customer_id": "A", "amo', '{"a": [1, 2}', "[1, 2"],
+    [
+        '{"transaction_id": "1", "customer_id": "A", "amo',
+        '{"a": [1, 2}',
+        "[1, 2",
+        # two records run together, the second cut short: Spark's reader alone keeps the first
+        '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "2024-01-01"}{"transaction_id": "2',
+        '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "2024-01-01"} trailing',
+    ],
 )
 def test_truncated_json_is_malformed_not_rejected(spark, raw: str) -> None:
     row = parse(records(spark, [raw]), TRANSACTIONS).first()
