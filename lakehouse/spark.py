@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -49,6 +50,23 @@ class JobFailed(RuntimeError):
 def jobs_zip(settings: Settings) -> Path:
     """The `jobs` package as a zip for --py-files, rebuilt on every submit (it is small)."""
     target = settings.home / "build" / "jobs.zip"
+    _write_zip(target)
+    return target
+
+
+def jobs_zip_for(settings: Settings, stamp: str) -> Path:
+    """An immutable zip of the jobs for a long-lived process: Python reads a zip it imports
+    from lazily, so the file must never change under it. Older ones are removed."""
+    target = settings.home / "build" / f"jobs-{stamp}.zip"
+    if not target.exists():
+        _write_zip(target)
+    for old in target.parent.glob("jobs-*.zip"):
+        if old != target and time.time() - old.stat().st_mtime > 24 * 3600:
+            old.unlink(missing_ok=True)
+    return target
+
+
+def _write_zip(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     # a unique temporary name: concurrent submits (both ingest branches) each build their own
     fd, name = tempfile.mkstemp(dir=target.parent, suffix=".zip.tmp")
@@ -57,7 +75,6 @@ def jobs_zip(settings: Settings) -> Path:
             if path.is_file() and "__pycache__" not in path.parts:
                 zf.write(path, path.relative_to(REPO_ROOT))
     os.replace(name, target)
-    return target
 
 
 def spark_submit_binary() -> str:
@@ -70,12 +87,8 @@ def spark_submit_binary() -> str:
     return which
 
 
-def submit(settings: Settings, job: str, args: list[str]) -> dict:
-    """Run jobs/<job>.py; stream its progress; return the JSON result it prints.
-
-    Raises:
-        JobFailed: the job exited non-zero.
-    """
+def spark_env(settings: Settings) -> dict[str, str]:
+    """The environment spark-submit runs in: the rendered configuration, JDK 17, this Python."""
     conf_dir = render.spark_conf_dir(settings)
     if not (conf_dir / "spark-defaults.conf").exists():
         raise RuntimeError("Spark is not configured yet: run `lakehouse up` first.")
@@ -87,7 +100,75 @@ def submit(settings: Settings, job: str, args: list[str]) -> dict:
         PYSPARK_PYTHON=sys.executable,
         PYSPARK_DRIVER_PYTHON=sys.executable,
         LAKEHOUSE_CATALOG_NAME=settings.catalog_name,
+        # the driver and its web UI listen on loopback only
+        SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
     )
+    return env
+
+
+# Jobs that write pseudonyms: refused while a key rotation is unfinished (they would mix keys).
+WRITES_PSEUDONYMS = ("ingest", "delinquency")
+
+
+def job_environment(settings: Settings, job: str = "") -> dict[str, str]:
+    """What a job may read of its environment: LAKEHOUSE_* settings, and the pipeline's keys
+    (pseudonyms, erasure log). Passed per job, never on a command line."""
+    from lakehouse import secrets as secret_store
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("LAKEHOUSE_")}
+    env["LAKEHOUSE_CATALOG_NAME"] = settings.catalog_name
+    secrets = secret_store.read(settings.secrets_file)
+    if job in WRITES_PSEUDONYMS and "PSEUDONYM_KEY_NEXT" in secrets:
+        raise RuntimeError(
+            "a pseudonym key rotation is unfinished: run `lakehouse policies rotate-key` to finish it "
+            f"before `lakehouse {job}`"
+        )
+    for key in ("PSEUDONYM_KEY", "ERASURE_LOG_KEY"):
+        if key in secrets:
+            env[f"LAKEHOUSE_{key}"] = secrets[key]
+    return env
+
+
+def use_service(settings: Settings) -> bool:
+    return bool(settings["spark"]["service"])
+
+
+def submit(settings: Settings, job: str, args: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run jobs/<job>.py (in the Spark service, or with its own spark-submit); stream its
+    output; return the JSON result it prints.
+
+    Raises:
+        JobFailed: the job exited non-zero.
+    """
+    print(f"[lakehouse] {job} {' '.join(args)}", file=sys.stderr, flush=True)
+    progress = ProgressLine()
+    result: dict | None = None
+
+    def on_line(kind: str, line: str) -> None:
+        nonlocal result
+        if kind == "out" and line.startswith(RESULT_MARKER):
+            result = json.loads(line[len(RESULT_MARKER) :])
+        elif line.startswith("[progress]"):
+            progress.show(line)
+        else:
+            progress.clear()
+            print(line, file=sys.stderr, flush=True)
+
+    if use_service(settings):
+        from lakehouse.spark_service import SparkService
+
+        service = SparkService(settings)
+        service.ensure_current()
+        code = service.run(job, args, job_environment(settings, job) | (env or {}), on_line)
+    else:
+        code = _spark_submit(settings, job, args, on_line, env or {})
+    progress.clear()
+    if code != 0 or result is None:
+        raise JobFailed(f"Spark job {job} failed (exit {code}); see the messages above.", code)
+    return result
+
+
+def _spark_submit(settings: Settings, job: str, args: list[str], on_line, extra: dict[str, str]) -> int:
     cmd = [
         spark_submit_binary(),
         "--name",
@@ -97,16 +178,31 @@ def submit(settings: Settings, job: str, args: list[str]) -> dict:
         str(REPO_ROOT / "jobs" / f"{job}.py"),
         *args,
     ]
-    print(f"[lakehouse] spark-submit jobs/{job}.py {' '.join(args)}", file=sys.stderr, flush=True)
+    env = spark_env(settings) | job_environment(settings, job) | extra
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
-    result: dict | None = None
     assert proc.stdout is not None
     for line in proc.stdout:
-        if line.startswith(RESULT_MARKER):
-            result = json.loads(line[len(RESULT_MARKER) :])
+        on_line("out", line.rstrip("\n"))
+    return proc.wait()
+
+
+class ProgressLine:
+    """Progress on one updating line in a terminal; plain lines elsewhere (logs stay readable)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def show(self, line: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r\033[K" + line[:200])
+            sys.stderr.flush()
+            self.shown = True
         else:
-            print(line, end="", file=sys.stderr)
-    code = proc.wait()
-    if code != 0 or result is None:
-        raise JobFailed(f"Spark job {job} failed (exit {code}); see the messages above.", code)
-    return result
+            print(line, file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
