@@ -120,6 +120,35 @@ def trino(settings: Settings) -> Path:
     return install
 
 
+# Plugins the slim core lacks and no artifact of their own carries on the registry: taken from the
+# full server distribution (one download of about 800 MB, once per machine).
+EXTRA_TRINO_PLUGINS = ("http-event-listener",)
+
+
+def trino_plugins(settings: Settings) -> Path:
+    install = trino(settings)
+    missing = [p for p in EXTRA_TRINO_PLUGINS if not (install / "plugin" / p).is_dir()]
+    if not missing:
+        return install
+    version = settings.versions["trino"]
+    coordinate = f"io.trino:trino-server:{version}:tar.gz"
+    full = maven_artifact(
+        settings, coordinate, settings.cache / "downloads" / f"trino-server-{version}.tar.gz"
+    )
+    _say(f"unpacking the {', '.join(missing)} plugin(s) from the Trino {version} distribution")
+    prefixes = tuple(f"trino-server-{version}/plugin/{p}/" for p in missing)
+    with tempfile.TemporaryDirectory(dir=settings.cache) as tmp:
+        with tarfile.open(full) as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith(prefixes)]
+            tar.extractall(tmp, members=members, filter="tar")
+        for plugin in missing:
+            os.replace(Path(tmp) / f"trino-server-{version}" / "plugin" / plugin, install / "plugin" / plugin)
+    full.unlink()
+    # the local Maven repository's copy is not needed either: 800 MB less in the cache
+    shutil.rmtree(settings.cache / "m2" / "io" / "trino" / "trino-server" / version, ignore_errors=True)
+    return install
+
+
 def trino_cli(settings: Settings) -> Path:
     path = maven_artifact(
         settings,
@@ -169,6 +198,7 @@ def ensure_all(settings: Settings) -> None:
     with _cache_lock(settings):
         spark_jars(settings)
         trino(settings)
+        trino_plugins(settings)
         trino_cli(settings)
         minio(settings)
         mc(settings)

@@ -89,7 +89,8 @@ def buckets(settings: Settings, secrets: dict[str, str]) -> None:
         client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=sse)
 
 
-ENGINES = {"SPARK": "spark", "TRINO": "trino"}
+# Object-store users: the two engines, and the source system that drops files into landing/stream/.
+ENGINES = {"SPARK": "spark", "TRINO": "trino", "SOURCE": "source"}
 
 
 def minio_users(settings: Settings, secrets: dict[str, str]) -> None:
@@ -105,8 +106,8 @@ def minio_users(settings: Settings, secrets: dict[str, str]) -> None:
     mc = [str(artifacts.mc(settings)), "--config-dir", str(settings.home / "mc"), "--quiet", "--no-color"]
     s3 = settings["s3"]
 
-    def run(*args: str, ok_if: str = "") -> None:
-        result = subprocess.run([*mc, *args], env=env, capture_output=True, text=True)
+    def run(*args: str, ok_if: str = "", stdin: str | None = None) -> None:
+        result = subprocess.run([*mc, *args], env=env, capture_output=True, text=True, input=stdin)
         if result.returncode != 0 and not (ok_if and ok_if in result.stdout + result.stderr):
             message = secret_store.redact(result.stdout + result.stderr, secrets.values())
             raise RuntimeError(f"mc {args[0]} {args[1]} failed: {message.strip()}")
@@ -123,7 +124,8 @@ def minio_users(settings: Settings, secrets: dict[str, str]) -> None:
         path.write_text(document)
         user = secrets[f"{engine}_S3_ACCESS_KEY_ID"]
         run("admin", "policy", "create", "lakehouse", f"lakehouse-{name}", str(path))
-        run("admin", "user", "add", "lakehouse", user, secrets[f"{engine}_S3_SECRET_ACCESS_KEY"])
+        # the secret key goes on stdin: a command line is visible to every user in `ps`
+        run("admin", "user", "add", "lakehouse", user, stdin=secrets[f"{engine}_S3_SECRET_ACCESS_KEY"] + "\n")
         run("admin", "policy", "attach", "lakehouse", f"lakehouse-{name}", "--user", user, ok_if="already")
 
 

@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from lakehouse import policies
+from lakehouse import governance, policies
 from lakehouse import secrets as secret_store
+from lakehouse.governance import EVENTS_PATH
 from lakehouse.secrets import write_private
 from lakehouse.settings import REPO_ROOT, Settings
 
@@ -167,9 +168,17 @@ def render_trino(settings: Settings, secrets: dict[str, str]) -> Path:
         "data_dir": data_dir,
         "password_file": password_db,
     }
-    rules_file, group_file = policies.install(settings, secrets)
-    values |= {"rules_file": rules_file, "group_file": group_file}
+    rules_file, group_file = policies.install(settings, governance.live_columns(settings))
+    gov = settings["governance"]
+    values |= {
+        "rules_file": rules_file,
+        "group_file": group_file,
+        "event_listener_file": etc / "http-event-listener.properties",
+        "audit_uri": f"http://{gov['host']}:{gov['port']}{EVENTS_PATH}",
+        "audit_token": secrets["AUDIT_EVENTS_TOKEN"],
+    }
     for name in (
+        "http-event-listener.properties",
         "config.properties",
         "jvm.config",
         "node.properties",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse import artifacts, render
+from lakehouse.secrets import write_private
 from lakehouse.settings import Settings, find_java_home
 
 
@@ -192,8 +193,7 @@ class Postgres:
         if not (self.data / "PG_VERSION").exists():
             say("initialising PostgreSQL cluster")
             pwfile = root / ".pwfile"
-            pwfile.write_text(secrets["POSTGRES_SUPERUSER_PASSWORD"] + "\n")
-            pwfile.chmod(0o600)
+            write_private(pwfile, secrets["POSTGRES_SUPERUSER_PASSWORD"] + "\n")  # 0600 from the start
             self._chown(pwfile)
             result = subprocess.run(
                 self._cmd(

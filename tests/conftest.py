@@ -12,6 +12,7 @@ from lakehouse import artifacts
 from lakehouse.settings import REPO_ROOT, Settings, find_java_home
 
 SAMPLE = REPO_ROOT / "data" / "sample"
+UNIT_PSEUDONYM_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
     settings = Settings.load()
     jars = artifacts.spark_jars(settings)
+    # the jobs compute pseudonyms with the key the CLI gives them; unit tests give a known one
+    os.environ.setdefault("LAKEHOUSE_PSEUDONYM_KEY", UNIT_PSEUDONYM_KEY)
     os.environ.setdefault("JAVA_HOME", str(find_java_home(17, "JAVA_HOME", max_major=21)))
     warehouse: Path = tmp_path_factory.mktemp("warehouse")
     session = (
