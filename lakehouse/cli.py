@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_NOTHING_TO_DO
+from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
+from jobs.writes import DEFAULT_WAIT
 from lakehouse import artifacts, policies, provision, render
 from lakehouse import secrets as secret_store
 from lakehouse.airflow_service import Airflow
+from lakehouse.governance_agent import GovernanceAgent
 from lakehouse.services import ServiceError, all_services, say
 from lakehouse.settings import REPO_ROOT, Settings
 from lakehouse.spark import JobFailed
+from lakehouse.spark_service import SparkService
 
 
 class InputMissing(RuntimeError):
@@ -30,6 +34,11 @@ def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
         service.start(secrets)
         say(f"{service.name} healthy")
     provision.provision(settings, secrets)
+    GovernanceAgent(settings).start(secrets)
+    say("governance agent healthy")
+    if settings["spark"]["service"]:
+        SparkService(settings).ensure_current()
+        say("spark service healthy")
     Airflow(settings).start(secrets)
     say("airflow healthy")
     say(f"stack up in {time.monotonic() - started:.0f}s")
@@ -50,12 +59,157 @@ def cmd_policies(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
+    """A new pseudonymisation key: every pseudonym column rewritten, then the key promoted."""
+    from lakehouse.spark import submit
+
+    secrets = secret_store.load(settings.secrets_file)
+    new_key = secrets.get("PSEUDONYM_KEY_NEXT")
+    if new_key:
+        say("finishing the pseudonym key rotation that was started before")
+    else:
+        new_key = secret_store.new_pseudonym_key()
+        secret_store.update(settings.secrets_file, {"PSEUDONYM_KEY_NEXT": new_key})
+    result = submit(
+        settings, "rotate_key", ["--wait", str(args.wait)], {"LAKEHOUSE_PSEUDONYM_KEY_NEXT": new_key}
+    )
+    secret_store.update(settings.secrets_file, {"PSEUDONYM_KEY": new_key, "PSEUDONYM_KEY_NEXT": None})
+    print(f"{'table':<34} {'rows rewritten':>14}")
+    for table, rows in sorted(result["tables"].items()):
+        print(f"{table:<34} {rows:>14}")
+    print("new pseudonymisation key in use: every pseudonym changed (joins across tables still match)")
+    return 0
+
+
+def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
+    """LGPD art. 18: erase one customer everywhere (jobs/forget.py)."""
+    import getpass
+
+    from lakehouse.spark import submit
+
+    job_args = [
+        "--reason",
+        args.reason,
+        "--requested-by",
+        args.requested_by or getpass.getuser(),
+        "--export-uri",
+        settings.export_uri,
+        "--landing-uri",
+        f"s3://{settings['s3']['landing_bucket']}",
+        "--wait",
+        str(args.wait),
+    ]
+    # the id travels in the job's environment, not on a command line other users can list
+    result = submit(settings, "forget", job_args, {"LAKEHOUSE_ERASE_CUSTOMER": args.customer})
+    if not result["logged"]:
+        print(f"nothing to erase: this customer was erased on {result['already_erased_at']}")
+        return 0
+    removed = result["removed"]
+    print(f"{'table':<34} {'rows removed':>12}")
+    for table, rows in sorted(removed.items()):
+        print(f"{table:<34} {rows:>12}")
+    print(
+        f"rows removed: {sum(removed.values())}; streamed files rewritten: "
+        f"{result['streamed_files_rewritten']}; exports rewritten: {result['exports_rewritten']}"
+    )
+    print("older snapshots expired and orphan files removed; recorded in governance.erasure_log")
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.replay import Options, replay, s3_put
+
+    inputs = {name: getattr(args, name) for name in ("transactions", "payments") if getattr(args, name)}
+    if not inputs:
+        raise SystemExit("lakehouse replay: give --transactions PATH and/or --payments PATH")
+    options = Options(inputs, args.rate, args.batch_size, args.disorder, args.duplicates, args.seed)
+    secrets = secret_store.load(settings.secrets_file)
+    counts = replay(options, s3_put(settings, secrets), say)
+    landing = f"s3://{settings['s3']['landing_bucket']}/stream/"
+    print(f"sent {counts['records']} records in {counts['files']} files to {landing}")
+    return 0
+
+
+def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.stream_service import StreamApp
+
+    app = StreamApp(settings)
+    if args.action == "start":
+        pid = app.start(args.trigger_seconds, args.max_files)
+        print(f"stream running (pid {pid}); log: {app.log}")
+    elif args.action == "stop":
+        app.stop()
+        print("stream stopped")
+    else:
+        status = app.status()
+        state = f"running (pid {status['pid']})" if status["running"] else "not running"
+        print(f"stream: {state}")
+        header = ("source", "batch", "in rows/s", "done rows/s", "latency p50", "p95")
+        print("{:<13} {:>6} {:>10} {:>12} {:>12} {:>7}".format(*header))
+        for source, s in status["sources"].items():
+            if s is None:
+                print(f"{source:<13} {'-':>6}")
+                continue
+            p50 = "-" if s["latency_p50_s"] is None else f"{s['latency_p50_s']:.1f}s"
+            p95 = "-" if s["latency_p95_s"] is None else f"{s['latency_p95_s']:.1f}s"
+            print(
+                f"{source:<13} {s['last_micro_batch']:>6} {s['input_rows_per_s']:>10} "
+                f"{s['processed_rows_per_s']:>12} {p50:>12} {p95:>7}"
+            )
+        return 0 if status["running"] else 1
+    return 0
+
+
+def cmd_docs(_: Settings, __: argparse.Namespace) -> int:
+    from lakehouse import contracts_doc
+
+    changed = contracts_doc.write()
+    print(f"{contracts_doc.DOC.relative_to(REPO_ROOT)} {'rendered' if changed else 'up to date'}")
+    return 0
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Move the agent's audit events into governance.query_log, then show them (admin only)."""
+    from lakehouse.governance_agent import ready_spool_files
+    from lakehouse.spark import submit
+    from lakehouse.sql import query
+
+    secrets = secret_store.load(settings.secrets_file)
+    files = ready_spool_files(settings, secrets)
+    if files:
+        result = submit(settings, "audit", ["--files", *map(str, files)])
+        for path in files:
+            path.unlink(missing_ok=True)
+        say(f"audit: {result['events']} new event(s) recorded in governance.query_log")
+    where = []
+    if args.user:
+        where.append(f"\"user\" = '{args.user.replace(chr(39), chr(39) * 2)}'")
+    if args.since:
+        where.append(f"created_at >= TIMESTAMP '{args.since}'")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    columns, rows = query(
+        settings,
+        "SELECT created_at, \"user\", state, coalesce(error_code, '') AS error, "
+        "array_join(transform(tables, t -> t.schema || '.' || t.\"table\" || '(' || "
+        "array_join(t.columns, ',') || ')'), ' ') AS read "
+        f"FROM governance.query_log {clause} ORDER BY created_at DESC LIMIT {args.limit}",
+    )
+    print(f"{'time':<24} {'user':<12} {'state':<9} {'error':<22} read")
+    for created, user, state, error, read in rows:
+        print(f"{str(created)[:23]:<24} {user:<12} {state:<9} {error:<22} {read}")
+    return 0
+
+
 def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
-    for service in [Airflow(settings), *reversed(all_services(settings))]:
+    from lakehouse.stream_service import StreamApp
+
+    StreamApp(settings).stop()
+    stopping = [Airflow(settings), SparkService(settings), GovernanceAgent(settings)]
+    for service in [*stopping, *reversed(all_services(settings))]:
         service.stop()
         say(f"{service.name} stopped")
     if args.purge:
-        for service in [*all_services(settings), Airflow(settings)]:
+        for service in [*all_services(settings), GovernanceAgent(settings), Airflow(settings)]:
             service.purge()
         for path in (settings.home / "landing", settings.home / "build"):
             shutil.rmtree(path, ignore_errors=True)
@@ -67,7 +221,8 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
     all_ok = True
     print(f"{'service':<10} {'health':<9} address")
-    for service in [*all_services(settings), Airflow(settings)]:
+    extra = [SparkService(settings)] if settings["spark"]["service"] else []
+    for service in [*all_services(settings), GovernanceAgent(settings), *extra, Airflow(settings)]:
         st = service.status()
         all_ok &= st.healthy
         health = "healthy" if st.healthy else "down"
@@ -124,6 +279,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if args.force:
         job_args.append("--force")
+    job_args += ["--wait", str(args.wait)]
     print_account(submit(settings, "ingest", job_args))
     return 0
 
@@ -132,6 +288,7 @@ def cmd_delinquency(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse.spark import submit
 
     job_args = [] if args.no_export else ["--export-uri", settings.export_uri]
+    job_args += ["--wait", str(args.wait)]
     if args.stale:
         job_args += ["--stale", args.stale]
     if args.export_only:
@@ -209,6 +366,8 @@ def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
             str(args.max_age_days),
             "--orphan-age-days",
             str(args.orphan_age_days),
+            "--wait",
+            str(args.wait),
         ],
     )
     print(f"{'table':<34} {'rewritten':>9} {'added':>6} {'expired':>8} {'orphans':>8}")
@@ -244,9 +403,13 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_generate(_: Settings, args: argparse.Namespace) -> int:
     from lakehouse.generate import Options, generate
 
+    if args.customers is None and args.transactions is None:
+        raise SystemExit("lakehouse generate: give --customers N or --transactions N")
     counts = generate(
         Options(
-            customers=args.customers,
+            customers=args.customers or 0,
+            transactions=args.transactions,
+            prefix=args.prefix,
             out=Path(args.out),
             fmt=args.format,
             schema=args.schema,
@@ -264,20 +427,20 @@ def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
 
     cmd_up(settings, argparse.Namespace())
     sample = REPO_ROOT / "data" / "sample"
+    parser = build_parser()
     cmd_ingest(
         settings,
-        argparse.Namespace(
-            transactions=str(sample / "transactions.json"),
-            payments=str(sample / "payments.json"),
-            force=False,
+        parser.parse_args(
+            [
+                "ingest",
+                "--transactions",
+                str(sample / "transactions.json"),
+                "--payments",
+                str(sample / "payments.json"),
+            ]
         ),
     )
-    cmd_delinquency(
-        settings,
-        argparse.Namespace(
-            as_of=None, terms_days=None, rules=None, stale="", no_export=False, export_only=False
-        ),
-    )
+    cmd_delinquency(settings, parser.parse_args(["delinquency"]))
     c = settings.catalog_name
     demos = [
         (
@@ -319,6 +482,17 @@ def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for another writer's table locks (default {DEFAULT_WAIT:.0f}); "
+        f"then exit {EXIT_LOCK_TIMEOUT} (retry later)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -338,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--allow-empty", action="store_true", help="no matching file is not an error (landing folders)"
     )
+    add_wait(ingest)
     ingest.set_defaults(func=cmd_ingest)
     dq = sub.add_parser("delinquency", help="run the delinquency analysis (over30mob3, ever15mob6)")
     dq.add_argument("--as-of", metavar="YYYY-MM-DD", help="default: latest transaction or payment date")
@@ -346,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     dq.add_argument("--stale", default="", help="comma list of sources whose latest load failed (recorded)")
     dq.add_argument("--no-export", action="store_true", help="write the Iceberg tables only")
     dq.add_argument("--export-only", action="store_true", help="re-export the committed results of --as-of")
+    add_wait(dq)
     dq.set_defaults(func=cmd_delinquency)
     rd = sub.add_parser("run-dag", help="trigger a DAG run through Airflow's API and follow it")
     rd.add_argument("dag_id")
@@ -359,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     mnt.add_argument(
         "--orphan-age-days", type=int, default=3, help="remove unreferenced files older than this"
     )
+    add_wait(mnt)
     mnt.set_defaults(func=cmd_maintenance)
     chk = sub.add_parser("check", help="data-quality checks on a curated table (through Trino)")
     chk.add_argument("source", choices=["transactions", "payments"])
@@ -368,12 +545,44 @@ def build_parser() -> argparse.ArgumentParser:
     pol_sub.add_parser("build", help="render Trino rules.json and groups from access_policies/").set_defaults(
         func=cmd_policies
     )
+    rotate = pol_sub.add_parser("rotate-key", help="new pseudonymisation key; rewrite every pseudonym column")
+    add_wait(rotate)
+    rotate.set_defaults(func=cmd_rotate_key)
+    forget = sub.add_parser("forget", help="erase a customer everywhere (LGPD art. 18)")
+    forget.add_argument("--customer", required=True, metavar="ID")
+    forget.add_argument("--reason", default="", help="recorded in governance.erasure_log")
+    forget.add_argument("--requested-by", help="recorded in the log (default: this OS user)")
+    add_wait(forget)
+    forget.set_defaults(func=cmd_forget)
+    rp = sub.add_parser("replay", help="replay source files as a stream of small files into landing")
+    rp.add_argument("--transactions", metavar="PATH", help="file, directory or glob")
+    rp.add_argument("--payments", metavar="PATH", help="file, directory or glob")
+    rp.add_argument("--rate", type=float, default=500, help="records per second (default 500)")
+    rp.add_argument("--batch-size", type=int, default=200, help="records per file at most (default 200)")
+    rp.add_argument("--disorder", type=float, default=0, metavar="SECONDS", help="out-of-order window")
+    rp.add_argument("--duplicates", type=float, default=0, metavar="RATIO", help="share of records re-sent")
+    rp.add_argument("--seed", type=int, default=42)
+    rp.set_defaults(func=cmd_replay)
+    st = sub.add_parser("stream", help="the streaming ingestion: start, stop, status")
+    st.add_argument("action", choices=["start", "stop", "status"])
+    st.add_argument("--trigger-seconds", type=float, help="micro-batch interval (settings: stream)")
+    st.add_argument("--max-files", type=int, help="files per micro-batch at most")
+    st.set_defaults(func=cmd_stream)
+    sub.add_parser("docs", help="render docs/tables.md from the table contracts").set_defaults(func=cmd_docs)
+    audit = sub.add_parser("audit", help="who read what through Trino (admins only)")
+    audit.add_argument("--user", help="only this user's queries")
+    audit.add_argument("--since", metavar="YYYY-MM-DD[ HH:MM:SS]", help="only queries from then on")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(func=cmd_audit)
     sql = sub.add_parser("sql", help="run a query through Trino, print CSV")
     sql.add_argument("query")
     sql.add_argument("--user", default="admin")
     sql.set_defaults(func=cmd_sql)
     gen = sub.add_parser("generate", help="write synthetic transactions and payments")
-    gen.add_argument("--customers", type=int, required=True)
+    size = gen.add_mutually_exclusive_group()
+    size.add_argument("--customers", type=int, help="customers (1 to 5 transactions each)")
+    size.add_argument("--transactions", type=int, help="stop after this many transactions")
+    gen.add_argument("--prefix", default="", help="prepended to every id (several data sets in one stack)")
     gen.add_argument("--out", required=True)
     gen.add_argument("--format", choices=["ndjson", "array"], default="ndjson")
     gen.add_argument("--schema", choices=["v1", "v2"], default="v2")
@@ -389,22 +598,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.load()
-    known_secrets = secret_store.read(settings.secrets_file).values()
+
+    def redact(message: str) -> str:
+        # read at error time: a command may have generated secrets (the first `up`) before failing
+        known = [*secret_store.read(settings.secrets_file).values()]
+        known += [v for k, v in os.environ.items() if "SECRET" in k or "PASSWORD" in k or k.endswith("_KEY")]
+        return secret_store.redact(message, known)
+
     try:
         return int(args.func(settings, args) or 0)
     except JobFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code if exc.code in (EXIT_INPUT_REFUSED, EXIT_NOTHING_TO_DO) else 1
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return exc.code if exc.code in (EXIT_INPUT_REFUSED, EXIT_NOTHING_TO_DO, EXIT_LOCK_TIMEOUT) else 1
     except InputMissing as exc:  # retrying cannot make a missing input appear
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_INPUT_REFUSED
     except (ServiceError, RuntimeError, KeyError, ValueError, OSError) as exc:
-        print(f"error: {secret_store.redact(str(exc), known_secrets)}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # Trino and driver errors: message only, secrets redacted
         if type(exc).__module__.startswith("trino"):
             message = getattr(exc, "message", None) or str(exc)
-            print(f"error: {secret_store.redact(message, known_secrets)}", file=sys.stderr)
+            print(f"error: {redact(message)}", file=sys.stderr)
             return 1
         raise
 

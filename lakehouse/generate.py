@@ -32,6 +32,8 @@ class Options:
     schema: str = "v2"  # or "v1"
     dirty_ratio: float = 0.0
     seed: int = 42
+    transactions: int | None = None  # stop after this many transactions (instead of `customers`)
+    prefix: str = ""  # prepended to every id, so several data sets can share one stack
 
 
 class JsonWriter:
@@ -64,13 +66,13 @@ def _transaction(
 ) -> dict[str, Any]:
     if o.schema == "v1":
         return {
-            "transaction_id": f"T{tx_id:09d}",
+            "transaction_id": f"{o.prefix}T{tx_id:09d}",
             "customer_id": customer,
             "amount": amount,
             "date": day.isoformat(),
         }
     return {
-        "transaction_id": f"T{tx_id:09d}",
+        "transaction_id": f"{o.prefix}T{tx_id:09d}",
         "customer_id": customer,
         "amount": amount,
         "currency": "BRL",
@@ -100,14 +102,14 @@ def _payment(
 ) -> dict[str, Any]:
     if o.schema == "v1":
         return {
-            "payment_id": f"P{pay_id:09d}",
-            "transaction_id": f"T{tx_id:09d}",
+            "payment_id": f"{o.prefix}P{pay_id:09d}",
+            "transaction_id": f"{o.prefix}T{tx_id:09d}",
             "amount_paid": amount,
             "date_paid": day.isoformat(),
         }
     return {
-        "payment_id": f"P{pay_id:09d}",
-        "transaction_id": f"T{tx_id:09d}",
+        "payment_id": f"{o.prefix}P{pay_id:09d}",
+        "transaction_id": f"{o.prefix}T{tx_id:09d}",
         "customer_id": customer,
         "amount_paid": amount,
         "currency": "BRL",
@@ -197,8 +199,10 @@ def _dirty(
 
 def _customers(o: Options) -> Iterator[str]:
     width = max(6, len(str(o.customers)))
-    for n in range(1, o.customers + 1):
-        yield f"C{n:0{width}d}"
+    n = 0
+    while o.transactions is not None or n < o.customers:
+        n += 1
+        yield f"{o.prefix}C{n:0{width}d}"
 
 
 def generate(o: Options) -> dict[str, int]:
@@ -214,8 +218,12 @@ def generate(o: Options) -> dict[str, int]:
         tx_out = JsonWriter(stack.enter_context((o.out / f"transactions.{ext}").open("w")), o.fmt)
         pay_out = JsonWriter(stack.enter_context((o.out / f"payments.{ext}").open("w")), o.fmt)
         for customer in _customers(o):
+            if o.transactions is not None and tx_id >= o.transactions:
+                break
             first_day = START + dt.timedelta(days=rng.randint(0, 300))
             for _ in range(rng.randint(1, 5)):
+                if o.transactions is not None and tx_id >= o.transactions:
+                    break
                 tx_id += 1
                 day = first_day + dt.timedelta(days=rng.randint(0, 150))
                 amount = _money(rng.uniform(20, 5000))

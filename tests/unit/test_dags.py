@@ -27,10 +27,10 @@ def test_every_dag_file_imports(dagbag) -> None:
 
 
 def test_expected_dags(dagbag) -> None:
-    assert set(dagbag.dag_ids) == {"lakehouse_daily", "lakehouse_maintenance"}
+    assert set(dagbag.dag_ids) == {"lakehouse_daily", "lakehouse_maintenance", "lakehouse_stream_analysis"}
 
 
-@pytest.mark.parametrize("dag_id", ["lakehouse_daily", "lakehouse_maintenance"])
+@pytest.mark.parametrize("dag_id", ["lakehouse_daily", "lakehouse_maintenance", "lakehouse_stream_analysis"])
 def test_dag_hygiene(dagbag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert dag.tags and dag.max_active_runs == 1
