@@ -67,11 +67,7 @@ class Stream:
     def batch(self, source: str):  # noqa: ANN201 - returns the foreachBatch function
         def run(df: DataFrame, batch_id: int) -> None:
             started = time.time()
-            files = df.select(
-                F.col("_metadata.file_path").alias("path"),
-                F.col("_metadata.file_modification_time").alias("mtime"),
-            )
-            found = files.distinct().collect()  # one row per file
+            found = df.select("path", "mtime").distinct().collect()  # one row per file
             paths = sorted(r.path for r in found)
             if not paths:
                 return
@@ -121,6 +117,11 @@ class Stream:
             .option("maxFilesPerTrigger", self.args.max_files)
             .option("pathGlobFilter", "*.jsonl")
             .load(self.landing(source))
+            # which files the micro-batch holds, and when each was written (for the latency)
+            .select(
+                F.col("_metadata.file_path").alias("path"),
+                F.col("_metadata.file_modification_time").alias("mtime"),
+            )
         )
         return (
             reader.writeStream.queryName(f"lakehouse_stream_{source}")

@@ -106,6 +106,9 @@ JOURNAL_DDL = (
 )
 
 
+DDL_LOCK = 0x1A6E  # one-key advisory lock: creating the journal's own tables
+
+
 class PostgresBackend:
     """Locks and journal in the JDBC catalog's PostgreSQL database."""
 
@@ -125,8 +128,15 @@ class PostgresBackend:
         )
         self.conn.autocommit = True
         with self.conn.cursor() as cur:
-            for statement in JOURNAL_DDL:
-                cur.execute(statement)
+            cur.execute("SELECT to_regclass('lakehouse_write_journal'), to_regclass('lakehouse_writers')")
+            if None in cur.fetchone():  # first writer ever: create them, one creator at a time
+                # (CREATE TABLE IF NOT EXISTS is not safe against a concurrent create in PostgreSQL)
+                cur.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
+                try:
+                    for statement in JOURNAL_DDL:
+                        cur.execute(statement)
+                finally:
+                    cur.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
             cur.execute(
                 "DELETE FROM lakehouse_writers w WHERE NOT EXISTS "
                 "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.backend_pid)"
@@ -309,12 +319,13 @@ def backend_for(spark: SparkSession, catalog: str, command: str) -> Backend:
 # Snapshots
 # ---------------------------------------------------------------------------------------
 def current_snapshot(spark: SparkSession, table: str) -> int | None:
-    """The table's current snapshot id (None for a table never written)."""
-    row = spark.sql(
-        f"SELECT snapshot_id FROM {table}.history WHERE is_current_ancestor "
-        "ORDER BY made_current_at DESC LIMIT 1"
-    ).first()
-    return int(row[0]) if row else None
+    """The table's current snapshot id (None for a table never written), read from the table's
+    metadata through Iceberg's API (no Spark job), fresh from the catalog."""
+    jvm = spark.sparkContext._jvm
+    loaded = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
+    loaded.refresh()
+    snapshot = loaded.currentSnapshot()
+    return None if snapshot is None else int(snapshot.snapshotId())
 
 
 @dataclass(frozen=True)
