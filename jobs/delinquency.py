@@ -30,6 +30,7 @@ from jobs.protocol import EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
 from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
 from jobs.tables import TABLES, ensure
+from jobs.timing import recording, step
 from jobs.writes import DEFAULT_WAIT, Files, LockTimeout, Run, Writer, current_snapshot, new_run_id
 
 # The rules shipped with the jobs (read as package data: the jobs may run from a zip).
@@ -461,7 +462,8 @@ def write_outputs(
     run_id = new_run_id("dlq")
     exports = Exports(spark, export_uri, as_of) if export_uri else None
     with writer.run(run_id, keys(catalog)) as run:
-        location = exports.stage(run, outputs) if exports else None
+        with step("export (Parquet)"):
+            location = exports.stage(run, outputs) if exports else None
         fault_point("delinquency.after_export_staged")
         for name, df in outputs.tables.items():
             contract = TABLES[f"analytics.{name}"]
@@ -471,7 +473,8 @@ def write_outputs(
             out = out.select(
                 *[F.col(c) if c in out.columns else F.lit(None).cast(t).alias(c) for c, t in contract.columns]
             )
-            out.writeTo(contract.full_name(catalog)).overwrite(F.col("as_of") == F.lit(as_of))
+            with step(f"write {name}"):
+                out.writeTo(contract.full_name(catalog)).overwrite(F.col("as_of") == F.lit(as_of))
             if name == "customer_delinquency":
                 fault_point("delinquency.after_first_table")
         fault_point("delinquency.before_publish")
@@ -545,8 +548,10 @@ def run(
         )
         return summary_result(previous, location, violations_n) | {"unchanged": True}
     # checkpoints cut the plans back to the pinned snapshots and are computed once
-    evaluated = evaluate(transactions, payments, as_of, rules).localCheckpoint(eager=True)
-    outputs = analyse(evaluated, as_of, rules, lineage, lambda df: df.localCheckpoint(eager=True))
+    with step("evaluate obligations"):
+        evaluated = evaluate(transactions, payments, as_of, rules).localCheckpoint(eager=True)
+    with step("customers and violations"):
+        outputs = analyse(evaluated, as_of, rules, lineage, lambda df: df.localCheckpoint(eager=True))
     location = write_outputs(writer, catalog, outputs, as_of, export_uri)
     return summary_result(outputs.summary.first().asDict(), location, outputs.violations.count())
 
@@ -568,10 +573,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--export-only needs --as-of and --export-uri")
 
     def body(spark: SparkSession) -> dict:
-        with Writer.open(spark, args.catalog, "delinquency", analytics_tables(args.catalog), args.wait) as w:
+        with (
+            recording() as timings,
+            Writer.open(spark, args.catalog, "delinquency", analytics_tables(args.catalog), args.wait) as w,
+        ):
             if args.export_only:
                 return export_only(w, args.catalog, args.as_of, args.export_uri)
-            return run(w, args.catalog, args.as_of, rules, args.export_uri, stale)
+            return run(w, args.catalog, args.as_of, rules, args.export_uri, stale) | {"timings": timings}
 
     return run_job("delinquency", body, {NeverLoaded: EXIT_NOTHING_TO_DO, LockTimeout: EXIT_LOCK_TIMEOUT})
 

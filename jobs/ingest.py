@@ -18,9 +18,10 @@ import datetime as dt
 import glob
 import hashlib
 import json
+import re
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +38,7 @@ from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
 from jobs.sources import CORRUPT, SOURCES, Source
 from jobs.tables import TABLES, ensure
+from jobs.timing import recording, step
 from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer, current_snapshot
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
@@ -58,6 +60,7 @@ class InputFile:
     fmt: str  # "array" or "ndjson"
     order: int  # position in the batch: later files win ties on the same id
     names: tuple[str, ...] = ()
+    records: int | None = None  # counted here, apart from Spark; None when it could not be
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -108,11 +111,45 @@ def detect_format(path: str) -> str:
 
 
 def file_sha256(path: str) -> str:
+    return scan_file(path)[0]
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a byte stream as Spark's text reader splits them (at LF, CR or CR LF)."""
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk
+        parts = data.split(b"\n") if b"\r" not in data else re.split(rb"\r\n?|\n", data)
+        tail = parts.pop()
+        yield from parts
+    yield tail
+
+
+def count_records(fmt: str, chunks: Iterable[bytes]) -> int | None:
+    """Records in a file, counted in Python, independently of the Spark job that reads it: the
+    non-blank lines of JSON Lines (blank: spaces only, as the job trims), or the elements of a
+    JSON array (None when the array does not parse: the job refuses it anyway)."""
+    if fmt == "ndjson":
+        return sum(1 for line in _lines(chunks) if line.strip(b" "))
+    try:
+        return len(json.loads(b"".join(chunks)))
+    except ValueError:
+        return None
+
+
+def scan_file(path: str) -> tuple[str, int | None]:
+    """(SHA-256 of the content, records counted), in one read of the file."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    fmt = detect_format(path)
+
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+                yield chunk
+
+    records = count_records(fmt, chunks())
+    return digest.hexdigest(), records
 
 
 def describe_files(paths: list[str], fetch: Callable[[str], bytes | None] | None = None) -> list[InputFile]:
@@ -122,7 +159,7 @@ def describe_files(paths: list[str], fetch: Callable[[str], bytes | None] | None
     no longer exists (moved to quarantine by an earlier attempt) is left out.
     """
     by_hash: dict[str, list[str]] = {}
-    formats: dict[str, str] = {}
+    facts: dict[str, tuple[str, int | None]] = {}
     for path in paths:
         if is_remote(path):
             assert fetch is not None, "object-store inputs need a fetch function"
@@ -130,12 +167,14 @@ def describe_files(paths: list[str], fetch: Callable[[str], bytes | None] | None
             if data is None:
                 continue
             sha, fmt = hashlib.sha256(data).hexdigest(), format_of(data[:4096])
+            records = count_records(fmt, [data])
         else:
-            sha, fmt = file_sha256(path), detect_format(path)
+            fmt = detect_format(path)
+            sha, records = scan_file(path)
         by_hash.setdefault(sha, []).append(path)
-        formats.setdefault(sha, fmt)
+        facts.setdefault(sha, (fmt, records))
     return [
-        InputFile(names[0], sha, formats[sha], order, tuple(names))
+        InputFile(names[0], sha, facts[sha][0], order, tuple(names), facts[sha][1])
         for order, (sha, names) in enumerate(by_hash.items())
     ]
 
@@ -247,14 +286,24 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
         source.schema,
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, "allowSingleQuotes": "false"},
     )
-    one_value = F.json_array_length(F.concat(F.lit("["), F.col("raw_json"), F.lit("]"))) == 1
+    strict = F.json_array_length(F.concat(F.lit("["), F.col("raw_json"), F.lit("]"))) == 1
+    # The strict check is a second pass over the text: only for records that could need it, those
+    # the reader found corrupt, or that may have something after their first value.
+    suspicious = (
+        (F.col("rec").isNull() | F.col(f"rec.{CORRUPT}").isNotNull())
+        | ~text.endswith("}")
+        | (F.instr("raw_json", "}{") > 0)
+        | (F.instr("raw_json", "} ") > 0)
+    )
+    one_value = F.when(suspicious, F.coalesce(strict, F.lit(False))).otherwise(F.lit(True))
     return (
         records.withColumn("is_object", text.startswith("{"))
         .withColumn("rec", F.when(F.col("is_object"), parsed))
         .withColumn(
             "malformed",
             (F.col("record_number") == 0)
-            | ((text.startswith("{") | text.startswith("[")) & ~F.coalesce(one_value, F.lit(False))),
+            | (text.startswith("[") & ~F.coalesce(strict, F.lit(False)))
+            | (F.col("is_object") & ~one_value),
         )
     )
 
@@ -262,7 +311,11 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
 def _date(col: Column) -> tuple[Column, Column]:
     """(typed DATE or null, True when present but not a valid YYYY-MM-DD[Thh:mm:ss] date)."""
     cleaned = _clean(col)
-    typed = F.when(cleaned.rlike(DATE_PATTERN), F.substring(cleaned, 1, 10).try_cast("date"))
+    # the common case, exactly YYYY-MM-DD, without a regular expression
+    plain = (
+        (F.length(cleaned) == 10) & (F.substring(cleaned, 5, 1) == "-") & (F.substring(cleaned, 8, 1) == "-")
+    )
+    typed = F.when(plain | cleaned.rlike(DATE_PATTERN), F.substring(cleaned, 1, 10).try_cast("date"))
     return typed, cleaned.isNotNull() & typed.isNull()
 
 
@@ -283,7 +336,7 @@ def amount_checks(raw: Column, name: str) -> list[tuple[str, Column]]:
     negative); `<name>_too_precise`: a fraction of a cent (more than two significant decimals).
     """
     wide = raw.try_cast("decimal(38,18)")
-    as_double = raw.try_cast("double")
+    as_double = F.when(wide.isNull(), raw.try_cast("double"))  # only for what is not a plain decimal
     numeric = wide.isNotNull() | (as_double.isNotNull() & ~F.isnan(as_double))
     return [
         (f"{name}_not_numeric", raw.isNotNull() & ~numeric),
@@ -376,33 +429,34 @@ def classify(validated: DataFrame, current: DataFrame, source: Source) -> DataFr
     `superseded` marks duplicates whose content differs from the record that won.
     """
     key = source.id_column
-    last_first = Window.partitionBy(key).orderBy(F.col("file_order").desc(), F.col("record_number").desc())
-    valid = validated.where(F.size("reasons") == 0)
-    ranked = valid.withColumn("_rank", F.row_number().over(last_first)).withColumn(
-        "_winner_hash", F.first("record_hash").over(last_first)
+    valid = F.size("reasons") == 0
+    # One pass, partitioned by id like the join with the curated table that follows (one shuffle
+    # serves both): the valid versions of an id come first, latest first, so they rank 1, 2...;
+    # the rank of a rejected record means nothing.
+    last_first = Window.partitionBy(key).orderBy(
+        F.col("_valid").desc(), F.col("file_order").desc(), F.col("record_number").desc()
+    )
+    ranked = (
+        validated.withColumn("_valid", valid)
+        .withColumn("_rank", F.row_number().over(last_first))
+        .withColumn("_winner_hash", F.first("record_hash").over(last_first))
     )
     existing = current.select(F.col(key).alias("_cur_id"), F.col("record_hash").alias("_cur_hash"))
     joined = ranked.join(existing, ranked[key] == existing["_cur_id"], "left")
     outcome = (
-        F.when(F.col("_rank") > 1, "duplicate")
+        F.when(~F.col("_valid"), "rejected")
+        .when(F.col("_rank") > 1, "duplicate")
         .when(F.col("_cur_hash") == F.col("record_hash"), "duplicate")
         .otherwise("accepted")
     )
     change = F.when(outcome == "accepted", F.when(F.col("_cur_id").isNull(), "insert").otherwise("update"))
-    superseded = (F.col("_rank") > 1) & (F.col("record_hash") != F.col("_winner_hash"))
-    valid_out = (
+    superseded = F.col("_valid") & (F.col("_rank") > 1) & (F.col("record_hash") != F.col("_winner_hash"))
+    return (
         joined.withColumn("outcome", outcome)
         .withColumn("change", change)
         .withColumn("superseded", superseded)
-        .drop("_rank", "_winner_hash", "_cur_id", "_cur_hash")
+        .drop("_valid", "_rank", "_winner_hash", "_cur_id", "_cur_hash")
     )
-    rejected = (
-        validated.where(F.size("reasons") > 0)
-        .withColumn("outcome", F.lit("rejected"))
-        .withColumn("change", F.lit(None).cast("string"))
-        .withColumn("superseded", F.lit(False))
-    )
-    return valid_out.unionByName(rejected)
 
 
 @dataclass
@@ -421,9 +475,9 @@ class Account:
         return self.received == self.accepted + self.rejected + self.duplicates
 
 
-def account(records: DataFrame, classified: DataFrame) -> Account:
-    """Counts from two independent sides: records read, and outcomes after all joins."""
-    received = records.count()
+def account(records: DataFrame | int, classified: DataFrame) -> Account:
+    """Counts from two independent sides: records in the files, and outcomes after all joins."""
+    received = records if isinstance(records, int) else records.count()
     row = classified.agg(
         F.sum(F.when(F.col("outcome") == "accepted", 1).otherwise(0)).alias("accepted"),
         F.sum(F.when(F.col("outcome") == "rejected", 1).otherwise(0)).alias("rejected"),
@@ -468,7 +522,6 @@ class Prepared:
     source: Source
     files: list[InputFile]
     skipped: list[InputFile]
-    records: DataFrame | None = None
     classified: DataFrame | None = None
     account: Account = field(default_factory=Account)
 
@@ -512,15 +565,18 @@ def prepare(
     Raises:
         MalformedInput: a file is not valid JSON; names the file and the position.
     """
-    files = describe_files(paths, fetch)
-    seen = set() if force else already_ingested(spark, catalog, source.name)
+    with step(f"{source.name}: describe files"):
+        files = describe_files(paths, fetch)
+    with step(f"{source.name}: files already ingested"):
+        seen = set() if force else already_ingested(spark, catalog, source.name)
     todo = [f for f in files if f.sha256 not in seen]
     prepared = Prepared(source, todo, [f for f in files if f.sha256 in seen])
     if not todo:
         return prepared
-    records = read_records(spark, todo).persist()
-    parsed = parse(records, source).persist()
-    problems = malformed_files(parsed, todo, fetch)
+    with step(f"{source.name}: parse, validate, classify"):
+        classified = classified_records(spark, catalog, source, todo)
+    with step(f"{source.name}: malformed check"):
+        problems = malformed_files(classified, todo, fetch)
     if problems and quarantine is None:
         listed = "\n  ".join(f"{path}: {where}" for path, where in sorted(problems.items())[:5])
         raise MalformedInput(f"{source.name}: malformed input, batch refused, nothing written:\n  {listed}")
@@ -529,31 +585,42 @@ def prepare(
             if f.path in problems:
                 quarantine(f, problems[f.path])
         todo = [f for f in todo if f.path not in problems]
-        records.unpersist()
-        parsed.unpersist()
         prepared.files = todo
         if not todo:
             return prepared
-        records = read_records(spark, todo).persist()
-        parsed = parse(records, source).persist()
-    # The writer's recovery has already undone any attempt that died before committing, so the
-    # curated table holds committed batches only: the batch is compared with exactly those.
-    current = spark.table(f"{catalog}.curated.{source.name}")
-    # Checkpointed, not just cached: it cuts the plan's reference to the curated table, which
-    # MERGE INTO cannot plan through (and it pins the curated state the batch was compared to).
-    classified = classify(validate(parsed, source), current, source).localCheckpoint(eager=True)
-    prepared.records, prepared.classified = records, classified
-    prepared.account = account(records, classified)
+        classified = classified_records(spark, catalog, source, todo)
+    prepared.classified = classified
+    with step(f"{source.name}: accounting"):
+        # counted from the files apart from Spark, independently of every join and window since
+        counted = [f.records for f in todo]
+        received = sum(counted) if None not in counted else read_records(spark, todo)  # type: ignore[arg-type]
+        prepared.account = account(received, classified)
     if not prepared.account.balanced():
         raise RuntimeError(f"{source.name}: accounting invariant failed, nothing written: {prepared.account}")
     return prepared
 
 
+def classified_records(
+    spark: SparkSession, catalog: str, source: Source, files: list[InputFile]
+) -> DataFrame:
+    """Every record of `files` with its outcome, computed once: the files are parsed a single
+    time and every write of the batch (raw, rejected, curated) reads this checkpoint.
+
+    The writer's recovery has already undone any attempt that died before committing, so the
+    curated table holds committed batches only: the batch is compared with exactly those.
+    Checkpointed, not just cached: it cuts the plan's reference to the curated table, which
+    MERGE INTO cannot plan through (and it pins the curated state the batch was compared to).
+    """
+    current = spark.table(f"{catalog}.curated.{source.name}")
+    validated = validate(parse(read_records(spark, files), source), source).drop("rec")
+    return classify(validated, current, source).localCheckpoint(eager=True)
+
+
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:
     """raw.<source>: one row per record as received. Forced re-reads add only records (file
     content, record number) not already there: raw keeps the first arrival."""
-    assert p.records is not None
-    raw = p.records.select(
+    assert p.classified is not None
+    raw = p.classified.select(
         "raw_json",
         "source_file",
         "file_sha256",
@@ -604,7 +671,12 @@ def write_rejected(
 
 
 def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column) -> None:
-    """curated.<source>: the batch's new and changed records, merged by natural id."""
+    """curated.<source>: the batch's new records appended, its changed records merged by id.
+
+    The batch was classified against this table under its write lock, so an id classified new
+    is not there: new records need no join with the table's history, only changed ones do
+    (merge-on-read: a changed row costs a position delete, not a rewrite of its file).
+    """
     assert p.classified is not None
     if not p.account.accepted:
         return
@@ -615,13 +687,15 @@ def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, n
         .withColumn("batch_id", F.lit(batch_id))
         .withColumn("ingested_at", now)
     )
-    changes = with_pseudonyms(accepted, list(contract.pseudonymised)).select(*contract.column_names)
-    changes.createOrReplaceTempView("_changes")
+    rows = with_pseudonyms(accepted, [*contract.pseudonymised]).select(*contract.column_names, "change")
     fault_point("ingest.before_curated_merge")
-    spark.sql(f"""
-        MERGE INTO {table} t USING _changes s ON t.{s.id_column} = s.{s.id_column}
-        WHEN MATCHED AND t.record_hash <> s.record_hash THEN UPDATE SET *
-        WHEN NOT MATCHED THEN INSERT *""")
+    if p.account.inserted:
+        rows.where(F.col("change") == "insert").drop("change").writeTo(table).append()
+    if p.account.updated:
+        rows.where(F.col("change") == "update").drop("change").createOrReplaceTempView("_changes")
+        spark.sql(f"""
+            MERGE INTO {table} t USING _changes s ON t.{s.id_column} = s.{s.id_column}
+            WHEN MATCHED THEN UPDATE SET *""")
 
 
 def write_log(
@@ -675,17 +749,21 @@ def commit(
     rejected_t, log_t = f"{catalog}.curated.rejected_records", f"{catalog}.curated.ingestion_log"
     now = F.lit(started).cast("timestamp")
     with writer.run(batch_id, keys):
-        write_raw(spark, raw_t, p, batch_id, now, forced)
+        with step(f"{s.name}: write raw"):
+            write_raw(spark, raw_t, p, batch_id, now, forced)
         fault_point("ingest.after_raw")
-        write_rejected(spark, rejected_t, p, batch_id, now, forced)
-        merge_curated(spark, curated_t, p, batch_id, now)
+        with step(f"{s.name}: write rejected"):
+            write_rejected(spark, rejected_t, p, batch_id, now, forced)
+        with step(f"{s.name}: merge curated"):
+            merge_curated(spark, curated_t, p, batch_id, now)
         fault_point("ingest.after_curated")
-        snaps = {
-            "raw_snapshot_id": current_snapshot(spark, raw_t),
-            "rejected_snapshot_id": current_snapshot(spark, rejected_t),
-            "curated_snapshot_id": current_snapshot(spark, curated_t),
-        }
-        write_log(spark, log_t, p, batch_id, started, snaps, stream_batch)
+        with step(f"{s.name}: write log"):
+            snaps = {
+                "raw_snapshot_id": current_snapshot(spark, raw_t),
+                "rejected_snapshot_id": current_snapshot(spark, rejected_t),
+                "curated_snapshot_id": current_snapshot(spark, curated_t),
+            }
+            write_log(spark, log_t, p, batch_id, started, snaps, stream_batch)
         fault_point("ingest.after_log")
     return snaps
 
@@ -713,7 +791,10 @@ def ingest_micro_batch(
     """
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     written = tables_written([source])
-    with Writer.open(spark, catalog, f"stream {source}", list(keys_of(catalog, written)), wait) as writer:
+    with (
+        recording() as timings,
+        Writer.open(spark, catalog, f"stream {source}", list(keys_of(catalog, written)), wait) as writer,
+    ):
         ensure(spark, catalog, written)
         log = f"{catalog}.curated.ingestion_log"
         if spark.table(log).where(F.col("stream_batch") == stream_batch).limit(1).count():
@@ -725,10 +806,10 @@ def ingest_micro_batch(
             commit(writer, catalog, p, batch_id, started, stream_batch=stream_batch)
             result["batch_id"] = batch_id
         result.update(vars(p.account))
-        for df in (p.records, p.classified):
-            if df is not None:
-                df.unpersist()
-        return result
+        if p.classified is not None:
+            p.classified.unpersist()
+    result["timings"] = timings
+    return result
 
 
 def run(
@@ -741,10 +822,14 @@ def run(
     """Ingest every given source; returns the per-source account."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     written = tables_written(list(inputs))
-    with Writer.open(spark, catalog, "ingest", list(keys_of(catalog, written)), wait) as writer:
+    with (
+        recording() as timings,
+        Writer.open(spark, catalog, "ingest", list(keys_of(catalog, written)), wait) as writer,
+    ):
         fault_point("ingest.locked")
-        for name, columns in ensure(spark, catalog, written).items():
-            backfill_pseudonyms(spark, catalog, name, columns)
+        with step("tables"):
+            for name, columns in ensure(spark, catalog, written).items():
+                backfill_pseudonyms(spark, catalog, name, columns)
         prepared = {
             name: prepare(spark, catalog, SOURCES[name], paths, force) for name, paths in inputs.items()
         }
@@ -757,9 +842,9 @@ def run(
                 entry["snapshots"] = commit(writer, catalog, p, batch_id, started, force)
             entry.update(vars(p.account))
             result["sources"][name] = entry
-            for df in (p.records, p.classified):
-                if df is not None:
-                    df.unpersist()
+            if p.classified is not None:
+                p.classified.unpersist()
+    result["timings"] = timings
     return result
 
 

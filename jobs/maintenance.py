@@ -35,9 +35,9 @@ def maintain(
     expire_before = (now - dt.timedelta(days=max_age_days)).isoformat(sep=" ", timespec="seconds")
     orphan_before = (now - dt.timedelta(days=orphan_age_days)).isoformat(sep=" ", timespec="seconds")
     call = f"CALL {catalog}.system"
-    rewritten = spark.sql(
-        f"{call}.rewrite_data_files(table => '{table}', options => map('min-input-files', '5'))"
-    ).first()
+    # small files (streaming, many batches) and files with position deletes (merged updates)
+    options = "map('min-input-files', '5', 'delete-file-threshold', '1')"
+    rewritten = spark.sql(f"{call}.rewrite_data_files(table => '{table}', options => {options})").first()
     expired = spark.sql(
         f"{call}.expire_snapshots(table => '{table}', older_than => TIMESTAMP '{expire_before}', "
         f"retain_last => {retain_last})"

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from jobs.sources import PAYMENTS, TRANSACTIONS, Source
 
 FORMAT = {"format-version": "2"}
+# Batches write in parallel, each task its own files, with no shuffle before the write (a batch
+# has one ingestion day: clustering by partition would send every row to one task).
+# Maintenance compacts the small files this leaves.
+UNCLUSTERED = {**FORMAT, "write.distribution-mode": "none"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,15 @@ RAW_COLUMNS = (
     ("batch_id", "STRING"),
     ("ingested_at", "TIMESTAMP"),
 )
-CURATED_PROPERTIES = {**FORMAT, "write.merge.mode": "copy-on-write", "write.delete.mode": "copy-on-write"}
+# Changed rows are merge-on-read (a position delete, no rewrite of the row's file: a day's updates
+# cost the day, not the history); deletes (erasure) stay copy-on-write, so a deleted row leaves
+# its file at once. Maintenance compacts files that gathered deletes.
+CURATED_PROPERTIES = {
+    **UNCLUSTERED,
+    "write.merge.mode": "merge-on-read",
+    "write.update.mode": "merge-on-read",
+    "write.delete.mode": "copy-on-write",
+}
 PSEUDONYMISED = {"transactions": ("customer_id", "sales_rep"), "payments": ("customer_id",)}
 
 
@@ -84,6 +96,7 @@ def raw_table(source: Source) -> Table:
         columns=RAW_COLUMNS,
         key=("file_sha256", "record_number"),
         partitioning=("days(ingested_at)",),
+        properties=dict(UNCLUSTERED),
         invariants=("rows of a batch's files = `received` of that batch in curated.ingestion_log",),
     )
 
@@ -97,7 +110,6 @@ def curated_table(source: Source) -> Table:
         columns=(*source.columns, *LINEAGE, *_pseudonyms(*pseudonymised)),
         key=(source.id_column,),
         partitioning=(f"months({source.date_column})",),
-        write_order=(source.id_column,),
         properties=dict(CURATED_PROPERTIES),
         pseudonymised=pseudonymised,
         invariants=(
@@ -299,6 +311,15 @@ def namespaces() -> list[str]:
     return sorted({t.namespace for t in TABLES.values()})
 
 
+def _unsorted(spark, full: str) -> bool:  # type: ignore[no-untyped-def]
+    jvm = spark.sparkContext._jvm
+    return bool(
+        jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, full)
+        .sortOrder()
+        .isUnsorted()
+    )
+
+
 # Tables this process has brought up to their contract already (the Spark service and the stream
 # live long: a micro-batch should not pay for catalog round trips that found nothing to do).
 _ENSURED: set[tuple[str, str]] = set()
@@ -326,6 +347,8 @@ def ensure(spark, catalog: str, names: list[str]) -> dict[str, list[str]]:  # ty
                 spark.sql(f"ALTER TABLE {full} WRITE ORDERED BY {', '.join(t.write_order)}")
             _ENSURED.add((catalog, name))
             continue
+        if not t.write_order and not _unsorted(spark, full):  # an order an older release set
+            spark.sql(f"ALTER TABLE {full} WRITE UNORDERED")
         live = set(spark.table(full).columns)
         missing = [(n, typ) for n, typ in t.columns if n not in live]
         for column, sql_type in missing:
