@@ -2,7 +2,13 @@
 SHELL := /bin/bash
 UV := uv
 
-.PHONY: bootstrap sync demo test unit integration lint format up down clean-test-stack
+.PHONY: bootstrap sync demo test unit integration lint format up down clean-test-stack bench bench-growth
+
+# The benchmark gets a stack of its own (empty tables, its own ports), so it never touches the
+# demo's data and the demo never skews its numbers.
+BENCH_ENV := LAKEHOUSE_HOME=$(CURDIR)/.lakehouse/bench-stack LAKEHOUSE_POSTGRES_PORT=35432 \
+	LAKEHOUSE_MINIO_PORT=39000 LAKEHOUSE_MINIO_CONSOLE_PORT=39001 LAKEHOUSE_TRINO_HTTPS_PORT=38443 \
+	LAKEHOUSE_TRINO_HTTP_PORT=38080 LAKEHOUSE_AIRFLOW_PORT=38280 LAKEHOUSE_GOVERNANCE_PORT=38290
 
 bootstrap:
 	@bash lakehouse/bootstrap.sh
@@ -35,3 +41,12 @@ up: sync
 
 down:
 	$(UV) run lakehouse down
+
+bench: sync           ## this project vs DuckDB on 2,000,000 transactions; writes docs/benchmarks.md
+	$(BENCH_ENV) $(UV) run lakehouse down --purge
+	$(BENCH_ENV) $(UV) run lakehouse up
+	$(BENCH_ENV) $(UV) run lakehouse bench $(BENCH_ARGS); status=$$?; \
+	$(BENCH_ENV) $(UV) run lakehouse down; exit $$status
+
+bench-growth: sync    ## the same at 1M, 2M and 5M transactions
+	$(MAKE) bench BENCH_ARGS="--sizes 1000000,2000000,5000000"

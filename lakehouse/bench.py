@@ -1,73 +1,473 @@
-"""Benchmark: generate N customers, ingest them, run the delinquency analysis; report timings.
+"""`lakehouse bench`: the platform against DuckDB on the same files, on the running stack.
 
-Run on a started stack (`lakehouse up`), best on a fresh one (`lakehouse down --purge` first):
-
-    uv run python -m lakehouse.bench --customers 100000
-
-Peak memory is the largest resident set of the processes each step waited for (the Spark
-driver JVM), from getrusage(RUSAGE_CHILDREN).
+One run, in this order (the stack's curated tables must start empty: `make bench` gives the
+benchmark a stack of its own):
+1. generate N transactions and their payments (`lakehouse generate`), plus a day's worth of
+   records for empty tables, a 40,000-record small batch and an incremental day (1% new, 0.5%
+   changed records);
+2. DuckDB anchors on the same files: JSON Lines -> typed Parquet, and the SQL twin of the rules
+   (bench/twin.py), whose figures must equal the Spark job's or the bench fails;
+3. `lakehouse ingest` and `lakehouse delinquency` end to end (CLI to result);
+4. the small batch and the incremental day into the loaded tables;
+5. Trino latency, p50 and p95 over 20 runs of three user queries;
+6. peak resident memory of every service and job, sampled from /proc.
+It writes docs/benchmarks.md (and its chart) and prints the ratios first.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from lakehouse.settings import REPO_ROOT
+from lakehouse.settings import REPO_ROOT, Settings
+
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+CHART = REPO_ROOT / "docs" / "benchmarks.svg"
+SMALL_BATCH = 40_000  # records
 
 
-def step(name: str, args: list[str]) -> tuple[float, str]:
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Memory: every process of the stack, sampled from /proc
+# ---------------------------------------------------------------------------------------
+COMPONENTS = [  # (component, pattern on the command line), first match wins
+    ("trino", re.compile(r"io\.trino\.server|trino-server")),
+    ("spark service", re.compile(r"lakehouse-service|jobs/service\.py")),
+    ("spark jobs (spark-submit)", re.compile(r"org\.apache\.spark\.deploy\.SparkSubmit|pyspark\.daemon")),
+    ("minio", re.compile(r"/minio server")),
+    ("postgresql", re.compile(r"postgres")),
+    ("airflow", re.compile(r"airflow")),
+    ("governance agent", re.compile(r"lakehouse\.governance_agent")),
+    ("lakehouse CLI", re.compile(r"lakehouse\.cli|bin/lakehouse")),
+]
+
+
+def rss_by_component() -> dict[str, int]:
+    """Resident memory (bytes) of each component's processes now."""
+    totals: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            statm = (entry / "statm").read_text().split()
+        except OSError:
+            continue
+        for name, pattern in COMPONENTS:
+            if pattern.search(cmdline):
+                totals[name] = totals.get(name, 0) + int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
+                break
+    return totals
+
+
+@dataclass
+class MemorySampler:
+    interval: float = 0.5
+    peak: dict[str, int] = field(default_factory=dict)
+    peak_total: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            now = rss_by_component()
+            for name, value in now.items():
+                self.peak[name] = max(self.peak.get(name, 0), value)
+            self.peak_total = max(self.peak_total, sum(now.values()))
+
+    def __enter__(self) -> MemorySampler:
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+# ---------------------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------------------
+def lakehouse(*args: str) -> tuple[float, str]:
+    """`lakehouse ARGS` as a user runs it; (seconds, stdout)."""
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "lakehouse.cli", *args], capture_output=True, text=True, cwd=REPO_ROOT
     )
     elapsed = time.monotonic() - started
     if result.returncode != 0:
-        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
+        raise SystemExit(f"bench: lakehouse {' '.join(args)} failed:\n{result.stderr[-3000:]}")
     return elapsed, result.stdout
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--dirty-ratio", type=float, default=0.03)
-    parser.add_argument("--seed", type=int, default=2024)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        gen_s, _ = step(
-            "generate",
-            [
-                "generate",
-                "--customers",
-                str(args.customers),
-                "--out",
-                str(out),
-                "--dirty-ratio",
-                str(args.dirty_ratio),
-                "--seed",
-                str(args.seed),
-            ],
+def records_in(*paths: Path) -> int:
+    return sum(sum(1 for line in p.open() if line.strip()) for p in paths)
+
+
+def generate(
+    out: Path, transactions: int, schema: str, dirty: float, prefix: str, seed: int
+) -> dict[str, Path]:
+    lakehouse(
+        "generate", "--transactions", str(transactions), "--schema", schema, "--dirty-ratio", str(dirty),
+        "--prefix", prefix, "--seed", str(seed), "--out", str(out),
+    )  # fmt: skip
+    return {"transactions": out / "transactions.jsonl", "payments": out / "payments.jsonl"}
+
+
+def changed_day(
+    big: dict[str, Path], new: dict[str, Path], out: Path, share: float, seed: int
+) -> dict[str, Path]:
+    """The incremental day: `new` records plus `share` of the loaded ones with a changed amount."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for source, amount_key in (("transactions", "amount"), ("payments", "amount_paid")):
+        lines = new[source].read_text().splitlines()
+        with big[source].open() as fh:
+            for line in fh:
+                if rng.random() < share:
+                    record = json.loads(line)
+                    if isinstance(record.get(amount_key), int | float):
+                        record[amount_key] = round(record[amount_key] + 1, 2)
+                        lines.append(json.dumps(record))
+        path = out / f"{source}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        files[source] = path
+    return files
+
+
+def ingest(files: dict[str, Path]) -> tuple[float, str]:
+    return lakehouse(
+        "ingest", "--transactions", str(files["transactions"]), "--payments", str(files["payments"])
+    )
+
+
+def latency(settings: Settings, runs: int = 20) -> dict[str, dict[str, float]]:
+    from lakehouse.sql import connect
+
+    queries = {
+        "summary": "SELECT as_of, customers, delinquent, pct_delinquent FROM analytics.delinquency_summary "
+        "ORDER BY as_of DESC LIMIT 1",
+        "a customer's violations": "SELECT criterion, transaction_id, payment_id, days_past_due "
+        "FROM analytics.delinquency_violations WHERE customer_id = (SELECT min(customer_id) FROM "
+        "analytics.delinquency_violations) ORDER BY days_past_due DESC",
+        "vintage view": "SELECT cohort_month, customers, pct_delinquent FROM analytics.delinquency_by_cohort "
+        "WHERE as_of = (SELECT max(as_of) FROM analytics.delinquency_by_cohort) ORDER BY cohort_month",
+    }
+    conn = connect(settings, "admin")
+    out = {}
+    try:
+        cur = conn.cursor()
+        for name, sql in queries.items():
+            cur.execute(sql)
+            cur.fetchall()  # warm: plans and metadata cached like a live system's
+            times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                cur.execute(sql)
+                cur.fetchall()
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            out[name] = {"p50_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))]}
+    finally:
+        conn.close()
+    return out
+
+
+def spark_figures(stdout: str, settings: Settings) -> dict[str, Any]:
+    from lakehouse.sql import query
+
+    as_of = re.search(r"as of (\d{4}-\d{2}-\d{2})", stdout).group(1)  # type: ignore[union-attr]
+    cols, rows = query(settings, f"SELECT * FROM analytics.delinquency_summary WHERE as_of = DATE '{as_of}'")
+    row = dict(zip(cols, rows[0], strict=True))
+    violations = query(
+        settings, f"SELECT count(*) FROM analytics.delinquency_violations WHERE as_of = DATE '{as_of}'"
+    )[1][0][0]
+    return row | {"violations": violations, "as_of": as_of}
+
+
+FIGURES = ("customers", "delinquent", "pct_delinquent", "over30mob3", "ever15mob6", "violations")
+
+
+def check_twin(spark: dict[str, Any], twin: dict[str, Any]) -> None:
+    problems = [
+        f"{k}: Spark {spark[k]} vs DuckDB {twin[k]}"
+        for k in FIGURES
+        if (float(spark[k]) if spark[k] is not None else None)
+        != (float(twin[k]) if twin[k] is not None else None)
+    ]
+    if str(spark["as_of"]) != str(twin["as_of"]):
+        problems.append(f"as_of: Spark {spark['as_of']} vs DuckDB {twin['as_of']}")
+    if problems:
+        raise SystemExit("bench: the Spark job and the DuckDB twin disagree:\n  " + "\n  ".join(problems))
+
+
+def machine() -> dict[str, str]:
+    import importlib.metadata as md
+
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return {
+        "cpu": f"{os.cpu_count()} x {cpu}",
+        "memory": f"{int(mem.split()[1]) / 1024 / 1024:.0f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "pyspark": md.version("pyspark"),
+        "duckdb": md.version("duckdb"),
+        "trino": Settings.load().versions["trino"],
+        "iceberg": Settings.load().versions["iceberg"],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------
+def require_empty(settings: Settings) -> None:
+    """The comparison with DuckDB needs the curated tables to hold the bench's data only."""
+    from lakehouse.sql import query
+
+    for table in ("curated.transactions", "curated.payments"):
+        try:
+            (count,) = query(settings, f"SELECT count(*) FROM {table}")[1][0]
+        except Exception as exc:  # noqa: BLE001 - a table that does not exist yet is empty
+            if "does not exist" in str(exc):
+                continue
+            raise
+        if count:
+            raise SystemExit(
+                f"bench: {table} already holds {count:,} rows; the benchmark needs empty tables. Run "
+                "`make bench` (a stack of its own), or `lakehouse down --purge && lakehouse up` first."
+            )
+
+
+def run(transactions: int, schema: str, dirty: float, seed: int, work: Path) -> dict[str, Any]:
+    from bench.twin import to_parquet, twin
+
+    settings = Settings.load()
+    require_empty(settings)
+    result: dict[str, Any] = {"transactions": transactions, "schema": schema, "dirty_ratio": dirty}
+    with MemorySampler() as memory:
+        say(f"generating {transactions:,} transactions and their payments ({schema}, dirty {dirty})")
+        started = time.monotonic()
+        big = generate(work / "big", transactions, schema, dirty, "B", seed)
+        day_size = max(1, transactions // 100)
+        new = generate(work / "new", day_size, schema, dirty, "D", seed + 1)
+        day = changed_day(big, new, work / "day", 0.005, seed + 2)
+        empty_day = generate(work / "empty", day_size * 3 // 2, schema, dirty, "E", seed + 3)
+        small = generate(work / "small", SMALL_BATCH // 2, schema, dirty, "S", seed + 4)
+        result["generate_s"] = time.monotonic() - started
+        result["records"] = records_in(*big.values())
+        result["input_mb"] = sum(p.stat().st_size for p in big.values()) / 1e6
+        result["day_records"] = records_in(*day.values())
+        result["empty_day_records"] = records_in(*empty_day.values())
+        result["small_records"] = records_in(*small.values())
+
+        say("DuckDB: JSON Lines -> typed Parquet, then the rules' SQL twin")
+        parquet = to_parquet([str(big["transactions"])], [str(big["payments"])], work / "parquet")
+        result["duckdb_convert_s"] = parquet["seconds"]["total"]
+        reference = twin(
+            [str(empty_day["transactions"]), str(big["transactions"])],
+            [str(empty_day["payments"]), str(big["payments"])],
         )
-        tx, pay = out / "transactions.jsonl", out / "payments.jsonl"
-        records = sum(1 for _ in tx.open()) + sum(1 for _ in pay.open())
-        size_mb = (tx.stat().st_size + pay.stat().st_size) / 1e6
-        ingest_s, ingest_out = step("ingest", ["ingest", "--transactions", str(tx), "--payments", str(pay)])
-        delinquency_s, dq_out = step("delinquency", ["delinquency"])
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"customers            {args.customers}")
-    print(f"input records        {records} ({size_mb:.0f} MB of JSON Lines)")
-    print(f"generate             {gen_s:7.1f} s")
-    print(f"ingest               {ingest_s:7.1f} s  ({records / ingest_s:,.0f} records/s, both sources)")
-    print(f"delinquency          {delinquency_s:7.1f} s")
-    print(f"peak RSS of a step   {peak_mb:7.0f} MB")
-    print(ingest_out.rstrip())
-    print(dq_out.splitlines()[0])
+        result["duckdb_rules_s"] = reference["timings"]["total"]
+
+        say(f"lakehouse ingest of a day's {result['empty_day_records']:,} records into empty tables")
+        result["empty_day_ingest_s"], _ = ingest(empty_day)
+        say(f"lakehouse ingest of {result['records']:,} records")
+        result["ingest_s"], result["ingest_out"] = ingest(big)
+        say("lakehouse delinquency")
+        result["delinquency_s"], out = lakehouse("delinquency")
+        figures = spark_figures(out, settings)
+        check_twin(figures, reference)
+        result["figures"] = {k: str(figures[k]) for k in (*FIGURES, "as_of")}
+        say(f"small batch of {result['small_records']:,} records into the loaded tables")
+        result["small_ingest_s"], _ = ingest(small)
+        say(f"incremental day: {result['day_records']:,} records (1% new, 0.5% changed)")
+        result["day_ingest_s"], result["day_out"] = ingest(day)
+        say("Trino latency (20 runs of three queries)")
+        result["latency"] = latency(settings)
+    result["memory_peak_mb"] = {k: v / 1e6 for k, v in sorted(memory.peak.items())}
+    result["memory_peak_total_mb"] = memory.peak_total / 1e6
+    result["machine"] = machine()
+    result["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return result
+
+
+def ratios(r: dict[str, Any]) -> list[str]:
+    return [
+        f"ingest / DuckDB conversion:        {r['ingest_s'] / r['duckdb_convert_s']:6.1f}x  "
+        f"({r['ingest_s']:.1f} s vs {r['duckdb_convert_s']:.1f} s)",
+        f"delinquency / DuckDB rules:        {r['delinquency_s'] / r['duckdb_rules_s']:6.1f}x  "
+        f"({r['delinquency_s']:.1f} s vs {r['duckdb_rules_s']:.1f} s)",
+        f"incremental day / same into empty: {r['day_ingest_s'] / r['empty_day_ingest_s']:6.2f}x  "
+        f"({r['day_ingest_s']:.1f} s for {r['day_records']:,} vs {r['empty_day_ingest_s']:.1f} s for "
+        f"{r['empty_day_records']:,})",
+    ]
+
+
+def row(*cells: str) -> str:
+    return "| " + " | ".join([*cells, *[""] * (4 - len(cells))]) + " |"
+
+
+def markdown(runs: list[dict[str, Any]], command: str) -> str:
+    r = runs[-1]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` on {r['date']} (written by `lakehouse/bench.py`; do not edit by hand).",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in r["machine"].items()) + ".",
+        "",
+        "## Headline ratios",
+        "",
+        *[f"- {line}" for line in ratios(r)],
+        "",
+        f"## N = {r['transactions']:,} transactions ({r['records']:,} records, "
+        f"{r['input_mb']:.0f} MB of JSON Lines, schema {r['schema']}, dirty ratio {r['dirty_ratio']})",
+        "",
+        "| step | this project | DuckDB 2 (2 threads) | ratio |",
+        "| --- | --- | --- | --- |",
+        row(
+            "ingest, both sources (`lakehouse ingest`, end to end)",
+            f"{r['ingest_s']:.1f} s ({r['records'] / r['ingest_s']:,.0f} records/s)",
+            f"{r['duckdb_convert_s']:.1f} s (JSON Lines -> typed Parquet)",
+            f"{r['ingest_s'] / r['duckdb_convert_s']:.1f}x",
+        ),
+        row(
+            "delinquency rules (`lakehouse delinquency`, end to end)",
+            f"{r['delinquency_s']:.1f} s",
+            f"{r['duckdb_rules_s']:.1f} s (SQL twin, same files)",
+            f"{r['delinquency_s'] / r['duckdb_rules_s']:.1f}x",
+        ),
+        row(
+            f"a day's {r['empty_day_records']:,} records into empty tables",
+            f"{r['empty_day_ingest_s']:.1f} s",
+        ),
+        row(
+            f"incremental day: {r['day_records']:,} records (1% new, 0.5% changed) into the loaded tables",
+            f"{r['day_ingest_s']:.1f} s",
+            "",
+            f"{r['day_ingest_s'] / r['empty_day_ingest_s']:.2f}x the empty-table day",
+        ),
+        row(
+            f"small batch: {r['small_records']:,} records into the loaded tables",
+            f"{r['small_ingest_s']:.1f} s",
+        ),
+        "",
+        "Both engines give the same answer: " + ", ".join(f"{k} {v}" for k, v in r["figures"].items()) + ".",
+        "",
+        "Trino, 20 runs of each query (admin, HTTPS, after one warm-up run):",
+        "",
+        "| query | p50 | p95 |",
+        "| --- | --- | --- |",
+        *[f"| {q} | {v['p50_ms']:.0f} ms | {v['p95_ms']:.0f} ms |" for q, v in r["latency"].items()],
+        "",
+        "Peak resident memory during the run (sampled every 0.5 s from /proc):",
+        "",
+        "| component | peak |",
+        "| --- | --- |",
+        *[f"| {k} | {v:,.0f} MB |" for k, v in r["memory_peak_mb"].items()],
+        f"| **whole stack (peak of the sum)** | **{r['memory_peak_total_mb']:,.0f} MB** |",
+    ]
+    if len(runs) > 1:
+        lines += [
+            "",
+            "## Growth",
+            "",
+            "| transactions | records | ingest | records/s | µs per record | delinquency | DuckDB rules |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *[
+                f"| {g['transactions']:,} | {g['records']:,} | {g['ingest_s']:.1f} s | "
+                f"{g['records'] / g['ingest_s']:,.0f} | {1e6 * g['ingest_s'] / g['records']:.1f} | "
+                f"{g['delinquency_s']:.1f} s | {g['duckdb_rules_s']:.1f} s |"
+                for g in runs
+            ],
+        ]
+    lines += ["", f"![ingest and delinquency, this project and DuckDB]({CHART.name})", ""]
+    return "\n".join(lines)
+
+
+def chart(runs: list[dict[str, Any]]) -> str:
+    import vl_convert
+
+    values = []
+    for r in runs:
+        for step, ours, theirs in (
+            ("ingest", r["ingest_s"], r["duckdb_convert_s"]),
+            ("delinquency", r["delinquency_s"], r["duckdb_rules_s"]),
+        ):
+            values.append(
+                {"size": f"{r['transactions']:,}", "step": step, "engine": "this project", "s": ours}
+            )
+            values.append({"size": f"{r['transactions']:,}", "step": step, "engine": "DuckDB", "s": theirs})
+    spec = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {"values": values},
+        "mark": "bar",
+        "encoding": {
+            "column": {"field": "step", "title": None},
+            "x": {"field": "size", "title": "transactions"},
+            "xOffset": {"field": "engine"},
+            "y": {"field": "s", "type": "quantitative", "title": "seconds, end to end"},
+            "color": {"field": "engine"},
+        },
+    }
+    return vl_convert.vegalite_to_svg(spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakehouse bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--transactions", type=int, default=2_000_000)
+    parser.add_argument(
+        "--sizes", help="comma list of N, each on emptied tables (growth); overrides --transactions"
+    )
+    parser.add_argument("--schema", choices=["v1", "v2"], default="v1")
+    parser.add_argument("--dirty-ratio", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--keep", metavar="DIR", help="keep the generated files here")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.transactions]
+    runs = []
+    for n in sizes:
+        if runs:
+            say("emptying the stack for the next size (lakehouse down --purge; lakehouse up)")
+            lakehouse("down", "--purge")
+            lakehouse("up")
+        work = Path(args.keep or tempfile.mkdtemp(prefix="lakehouse-bench-"))
+        try:
+            runs.append(run(n, args.schema, args.dirty_ratio, args.seed, work))
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        print("\n".join(ratios(runs[-1])), flush=True)
+    print(json.dumps(runs, indent=2, default=str))
+    if not args.no_doc:
+        command = "make bench" if not args.sizes else f"lakehouse bench --sizes {args.sizes}"
+        DOC.write_text(markdown(runs, command))
+        CHART.write_text(chart(runs))
+        say(f"wrote {DOC.relative_to(REPO_ROOT)} and {CHART.relative_to(REPO_ROOT)}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -160,6 +161,12 @@ def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(_: Settings, args: argparse.Namespace) -> int:
+    from lakehouse import bench
+
+    return bench.main(args.bench_args)
+
+
 def cmd_docs(_: Settings, __: argparse.Namespace) -> int:
     from lakehouse import contracts_doc
 
@@ -280,7 +287,11 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     if args.force:
         job_args.append("--force")
     job_args += ["--wait", str(args.wait)]
-    print_account(submit(settings, "ingest", job_args))
+    result = submit(settings, "ingest", job_args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_account(result)
     return 0
 
 
@@ -300,6 +311,9 @@ def cmd_delinquency(settings: Settings, args: argparse.Namespace) -> int:
     if args.rules:
         job_args += ["--rules", str(Path(args.rules).resolve())]
     r = submit(settings, "delinquency", job_args)
+    if args.json:
+        print(json.dumps(r))
+        return 0
     if args.export_only:
         print(f"exported as_of {r['as_of']} to {r['export']}")
         return 0
@@ -513,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-empty", action="store_true", help="no matching file is not an error (landing folders)"
     )
     add_wait(ingest)
+    ingest.add_argument("--json", action="store_true", help="print the job's result as JSON (for scripts)")
     ingest.set_defaults(func=cmd_ingest)
     dq = sub.add_parser("delinquency", help="run the delinquency analysis (over30mob3, ever15mob6)")
     dq.add_argument("--as-of", metavar="YYYY-MM-DD", help="default: latest transaction or payment date")
@@ -521,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     dq.add_argument("--stale", default="", help="comma list of sources whose latest load failed (recorded)")
     dq.add_argument("--no-export", action="store_true", help="write the Iceberg tables only")
     dq.add_argument("--export-only", action="store_true", help="re-export the committed results of --as-of")
+    dq.add_argument("--json", action="store_true", help="print the job's result as JSON (for scripts)")
     add_wait(dq)
     dq.set_defaults(func=cmd_delinquency)
     rd = sub.add_parser("run-dag", help="trigger a DAG run through Airflow's API and follow it")
@@ -569,6 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--max-files", type=int, help="files per micro-batch at most")
     st.set_defaults(func=cmd_stream)
     sub.add_parser("docs", help="render docs/tables.md from the table contracts").set_defaults(func=cmd_docs)
+    bench = sub.add_parser(
+        "bench", help="this project against DuckDB on the same files (lakehouse bench --help)", add_help=False
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
     audit = sub.add_parser("audit", help="who read what through Trino (admins only)")
     audit.add_argument("--user", help="only this user's queries")
     audit.add_argument("--since", metavar="YYYY-MM-DD[ HH:MM:SS]", help="only queries from then on")
