@@ -8,6 +8,7 @@ line, so `ps` does not show it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from lakehouse import policies
@@ -39,15 +40,18 @@ def password(settings: Settings, user: str) -> str:
 
 
 def java() -> Path:
-    return find_java_home(17, "JAVA_HOME") / "bin" / "java"
+    # JDK 17..21: newer ones warn about the CLI's terminal library loading native code
+    return find_java_home(17, "JAVA_HOME", max_major=21) / "bin" / "java"
 
 
 def command(
     settings: Settings, user: str, execute: str | None = None, extra: list[str] | None = None
 ) -> list[str]:
     """The CLI's command line: everything but the password."""
-    argv = [
-        str(java()),
+    argv = [str(java())]
+    if execute is not None or not sys.stdin.isatty():  # no terminal to drive: say so, no warning
+        argv.append("-Dorg.jline.terminal.dumb=true")
+    argv += [
         "-jar",
         str(settings.trino_cli_jar),
         f"--server={settings.trino_url}",

@@ -37,7 +37,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def test_trino_cli_command_has_everything_but_the_password(settings) -> None:
     argv = trino_cli.command(settings, "analyst", "SELECT 1")
-    assert argv[1:3] == ["-jar", str(settings.trino_cli_jar)]
+    assert argv[argv.index("-jar") + 1] == str(settings.trino_cli_jar)
     assert "--server=https://127.0.0.1:28443" in argv
     assert "--user=analyst" in argv and "--password" in argv and "--catalog=lakehouse" in argv
     assert f"--truststore-path={settings.tls_dir / 'trino.crt'}" in argv
