@@ -34,7 +34,7 @@ def days(start: dt.date, end: dt.date) -> list[dt.date]:
 
 def run_id_for(day: dt.date, now: dt.datetime | None = None) -> str:
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
-    return f"backfill__as_of_{day.isoformat()}__{stamp}"
+    return f"lakehouse_backfill__as_of_{day.isoformat()}__{stamp}"
 
 
 def figures(settings: Settings, day_list: list[dt.date]) -> dict[dt.date, tuple[str, str, str]]:

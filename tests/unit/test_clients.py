@@ -84,7 +84,8 @@ def test_backfill_days_and_summary() -> None:
     with pytest.raises(ValueError, match="before"):
         backfill.days(dt.date(2025, 7, 1), dt.date(2025, 6, 1))
     run_id = backfill.run_id_for(dt.date(2025, 6, 30), dt.datetime(2026, 1, 2, 3, 4, 5))
-    assert run_id == "backfill__as_of_2025-06-30__20260102T030405"
+    assert run_id == "lakehouse_backfill__as_of_2025-06-30__20260102T030405"
+    assert not run_id.startswith(("backfill__", "scheduled__", "manual__"))  # reserved by Airflow
     assert re.fullmatch(r"[A-Za-z0-9_.~:+-]+", run_id)  # Airflow's allowed run id characters
     table = backfill.summary_table(
         [backfill.DayResult(d, f"r{d.day}", "success", {}, "12.50%", "5", "40") for d in days]
