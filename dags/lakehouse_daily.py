@@ -8,6 +8,12 @@ loaded, the analysis is skipped with that reason.
 Conf (all optional): {"transactions": PATH, "payments": PATH, "as_of": "YYYY-MM-DD"}. Without
 paths, each source reads its landing folder ($LAKEHOUSE_HOME/landing/<source>); files already
 ingested (same content hash) are skipped, so retries and re-runs change nothing.
+
+Data-quality gates: after each ingest, Airflow's SQL check operators run the rules of
+lakehouse/quality_rules.py through the Trino provider (connection `lakehouse_trino`, the
+`pipeline` user, defined by `lakehouse up` from the secrets file), one task per rule:
+`check_<source>_row_count_accounting`, `_unique_keys`, `_not_null`, `_value_ranges`. A failed rule
+fails at once (no retry) and only its branch; `check_<source>` passes when every rule did.
 """
 
 from __future__ import annotations
@@ -15,8 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from airflow.sdk import DAG, Asset, TriggerRule, get_current_context, task
+from airflow.providers.common.sql.operators.sql import (
+    SQLCheckOperator,
+    SQLColumnCheckOperator,
+    SQLTableCheckOperator,
+)
+from airflow.sdk import DAG, Asset, TaskGroup, TriggerRule, get_current_context, task
 
+from lakehouse import quality_rules as rules
 from lakehouse.orchestration import default_args, landing, run_lakehouse
 
 CURATED = {
@@ -34,6 +46,40 @@ def _conf() -> dict:
 def _ingest(source: str) -> str:
     path = _conf().get(source) or landing(source)
     return run_lakehouse("ingest", f"--{source}", path, "--allow-empty")
+
+
+def quality_gates(source: str) -> TaskGroup:
+    """One SQL check task per rule on curated.<source>, through the Trino provider. A failed rule
+    is a refused input: retry_on_failure=False fails it at once (AirflowFailException)."""
+    common = {"conn_id": rules.TRINO_CONN_ID, "retry_on_failure": False}
+    table = rules.RULES[source].table
+    with TaskGroup(group_id=f"quality_{source}", prefix_group_id=False, tooltip=f"rules on {table}") as group:
+        SQLCheckOperator(
+            task_id=f"check_{source}_row_count_accounting",
+            sql=rules.accounting_check_sql(source),
+            doc_md="received = accepted + rejected + duplicates = raw rows of the batch's files; "
+            "rejected = rows in curated.rejected_records (latest batch)",
+            **common,
+        )
+        SQLColumnCheckOperator(
+            task_id=f"check_{source}_unique_keys",
+            table=table,
+            column_mapping=rules.unique_keys_mapping(source),
+            **common,
+        )
+        SQLColumnCheckOperator(
+            task_id=f"check_{source}_not_null",
+            table=table,
+            column_mapping=rules.not_null_mapping(source),
+            **common,
+        )
+        SQLTableCheckOperator(
+            task_id=f"check_{source}_value_ranges",
+            table=table,
+            checks=rules.value_range_checks(source),
+            **common,
+        )
+    return group
 
 
 with DAG(
@@ -58,12 +104,12 @@ with DAG(
 
     @task
     def check_transactions() -> str:
-        run_lakehouse("check", "transactions")
+        """Runs only when every rule on curated.transactions passed."""
         return "ok"
 
     @task
     def check_payments() -> str:
-        run_lakehouse("check", "payments")
+        """Runs only when every rule on curated.payments passed."""
         return "ok"
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[DELINQUENCY])
@@ -95,7 +141,10 @@ with DAG(
     def all_sources_loaded() -> None:
         """Fails the run (after everything that could run has run) when a source did not load."""
 
-    checks = [ingest_transactions() >> check_transactions(), ingest_payments() >> check_payments()]
+    checks = [
+        ingest_transactions() >> quality_gates("transactions") >> check_transactions(),
+        ingest_payments() >> quality_gates("payments") >> check_payments(),
+    ]
     analysed = delinquency()
     checks >> analysed
     export_parquet(analysed)

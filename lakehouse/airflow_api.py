@@ -49,10 +49,17 @@ class AirflowClient:
             raise AirflowApiError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
 
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any], run_id: str | None = None, note: str | None = None
+    ) -> str:
         self._call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         now = dt.datetime.now(dt.UTC).isoformat()
-        run = self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": now, "conf": conf})
+        body: dict[str, Any] = {"logical_date": now, "conf": conf}
+        if run_id:
+            body["dag_run_id"] = run_id
+        if note:
+            body["note"] = note
+        run = self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
         return run["dag_run_id"]
 
     def rerun(self, dag_id: str, run_id: str) -> str:

@@ -56,6 +56,35 @@ def airflow_env(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL="30",
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
     )
+    env.update(trino_connection_env(settings, secrets))
+    return env
+
+
+def trino_connection_env(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
+    """The Trino connection of the SQL check operators, as Airflow reads it from its environment
+    (AIRFLOW_CONN_LAKEHOUSE_TRINO): the `pipeline` user over HTTPS, trusting the stack's certificate.
+    The password comes from the secrets file; no DAG and no file in the repository holds it."""
+    from lakehouse.quality_rules import TRINO_CONN_ID, trino_connection
+
+    certificate = settings.tls_dir / "trino.crt"
+    conn = trino_connection(
+        host=settings["trino"]["host"],
+        port=settings["trino"]["https_port"],
+        user="pipeline",
+        password=secrets["TRINO_PIPELINE_PASSWORD"],
+        catalog=settings.catalog_name,
+        certificate=str(certificate),
+    )
+    env = {f"AIRFLOW_CONN_{TRINO_CONN_ID.upper()}": json.dumps(conn)}
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's own `verify` (the
+    # provider's only way to trust our certificate): where they are set, Airflow gets a bundle of
+    # the same authorities plus the stack's certificate instead.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        original = os.environ.get(name)
+        if original and Path(original).is_file() and certificate.exists():
+            bundle = settings.tls_dir / "ca-bundle-with-trino.pem"
+            bundle.write_text(Path(original).read_text().rstrip("\n") + "\n" + certificate.read_text())
+            env[name] = str(bundle)
     return env
 
 

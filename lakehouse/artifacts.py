@@ -159,6 +159,17 @@ def trino_cli(settings: Settings) -> Path:
     return path
 
 
+def trino_jdbc_jar(settings: Settings) -> Path:
+    return settings.jars_dir / f"trino-jdbc-{settings.versions['trino']}.jar"
+
+
+def trino_jdbc(settings: Settings) -> Path:
+    """Trino's official JDBC driver (one self-contained jar), for BI tools and the JDBC test."""
+    return maven_artifact(
+        settings, f"io.trino:trino-jdbc:{settings.versions['trino']}", trino_jdbc_jar(settings)
+    )
+
+
 def _go_install(module: str, version: str, binary: Path, what: str) -> Path:
     """Build a Go program, unmodified, from its module with `go install`."""
     if binary.exists():
@@ -200,6 +211,7 @@ def ensure_all(settings: Settings) -> None:
         trino(settings)
         trino_plugins(settings)
         trino_cli(settings)
+        trino_jdbc(settings)
         minio(settings)
         mc(settings)
     postgres_bindir()

@@ -10,6 +10,8 @@ missing=()
 command -v mvn >/dev/null || missing+=(maven)
 command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jdk-headless)
+# Headless Chromium: the report's browser test drives it with Playwright (no browser download).
+command -v chromium >/dev/null || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

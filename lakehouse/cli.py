@@ -414,6 +414,33 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trino(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse import trino_cli
+
+    extra = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
+    trino_cli.run(settings, args.user, args.execute, extra)  # replaces this process
+    return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from lakehouse.report import write
+
+    print(f"report: {write(settings, args.user, args.as_of, Path(args.out) if args.out else None)}")
+    return 0
+
+
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from lakehouse.backfill import backfill, summary_table
+
+    start, end = dt.date.fromisoformat(args.from_date), dt.date.fromisoformat(args.to_date)
+    results = backfill(settings, args.dag, start, end, timeout=args.timeout)
+    print()
+    print(summary_table(results))
+    return 0 if all(r.state == "success" for r in results) else 1
+
+
 def cmd_generate(_: Settings, args: argparse.Namespace) -> int:
     from lakehouse.generate import Options, generate
 
@@ -493,6 +520,9 @@ def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
         sys.stdout.write(to_csv(*query(settings, statement)))
     print(f"\nTrino: {settings.trino_url}  MinIO console: {settings.minio_console_url}")
     print(f"Passwords: {settings.secrets_file}")
+    from lakehouse.report import write
+
+    print(f"Report (open it in a browser): {write(settings)}")
     return 0
 
 
@@ -599,6 +629,22 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--user", default="admin")
     sql.set_defaults(func=cmd_sql)
+    tr = sub.add_parser("trino", help="the Trino CLI, connected (server, truststore, catalog, password)")
+    tr.add_argument("--user", default="admin", help="Trino user; its password comes from the secrets file")
+    tr.add_argument("--execute", metavar="SQL", help="run these statements and exit (default: interactive)")
+    tr.add_argument("cli_args", nargs=argparse.REMAINDER, help="more Trino CLI options, after --")
+    tr.set_defaults(func=cmd_trino)
+    rep = sub.add_parser("report", help="write the delinquency report (self-contained HTML with charts)")
+    rep.add_argument("--as-of", metavar="YYYY-MM-DD", help="default: the latest analysed as_of")
+    rep.add_argument("--out", metavar="DIR", help="folder of the HTML file (default $LAKEHOUSE_HOME/reports)")
+    rep.add_argument("--user", default="admin", help="Trino user whose view the report shows")
+    rep.set_defaults(func=cmd_report)
+    bf = sub.add_parser("backfill", help="one DAG run per day, as_of = that day (Airflow REST API)")
+    bf.add_argument("--from", dest="from_date", required=True, metavar="YYYY-MM-DD")
+    bf.add_argument("--to", dest="to_date", required=True, metavar="YYYY-MM-DD")
+    bf.add_argument("--dag", default="lakehouse_daily")
+    bf.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    bf.set_defaults(func=cmd_backfill)
     gen = sub.add_parser("generate", help="write synthetic transactions and payments")
     size = gen.add_mutually_exclusive_group()
     size.add_argument("--customers", type=int, help="customers (1 to 5 transactions each)")

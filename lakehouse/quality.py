@@ -1,16 +1,14 @@
-"""Data-quality checks on a curated table, run through Trino as the `pipeline` user."""
+"""`lakehouse check`: the data-quality rules of lakehouse/quality_rules.py, run through Trino as the
+`pipeline` user from the command line. The DAG runs the same rules with Airflow's SQL check
+operators (one task per rule)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lakehouse import quality_rules as rules
 from lakehouse.settings import Settings
 from lakehouse.sql import query
-
-REQUIRED = {
-    "transactions": ("transaction_id", ["customer_id", "amount", "transaction_date"]),
-    "payments": ("payment_id", ["transaction_id", "amount_paid", "payment_date"]),
-}
 
 
 @dataclass
@@ -21,46 +19,47 @@ class Check:
 
 
 def run_checks(settings: Settings, source: str) -> list[Check]:
-    key, required = REQUIRED[source]
+    r = rules.RULES[source]
 
     def one(statement: str) -> tuple:
-        return query(settings, statement, user="pipeline")[1][0]
+        return tuple(query(settings, statement, user="pipeline")[1][0])
 
     checks = []
-    total, distinct = one(f"SELECT count(*), count(DISTINCT {key}) FROM curated.{source}")
-    checks.append(Check("keys unique", total == distinct, f"{total} rows, {distinct} distinct {key}"))
-    nulls = " + ".join(f"count_if({c} IS NULL)" for c in [key, *required])
-    (missing,) = one(f"SELECT {nulls} FROM curated.{source}")
-    checks.append(
-        Check("required columns present", missing == 0, f"{missing} NULLs in {key}, {', '.join(required)}")
-    )
-    latest = query(
-        settings,
-        "SELECT batch_id, received, accepted, rejected, duplicates FROM curated.ingestion_log "
-        f"WHERE source = '{source}' ORDER BY finished_at DESC LIMIT 1",
-        user="pipeline",
-    )[1]
-    if not latest:
-        checks.append(Check("row-count accounting", False, "no batch in curated.ingestion_log"))
-        return checks
-    batch, received, accepted, rejected, duplicates = latest[0]
-    # raw keeps one row per record of a file content, under the batch that first read it (a
-    # forced re-read adds none): count the rows of the batch's files
-    (raw_rows,) = one(
-        f"SELECT count(*) FROM raw.{source} WHERE file_sha256 IN (SELECT f.sha256 FROM "
-        "curated.ingestion_log CROSS JOIN UNNEST(files) AS f(path, sha256, fmt) "
-        f"WHERE batch_id = '{batch}')"
-    )
-    (rejected_rows,) = one(
-        f"SELECT count(*) FROM curated.rejected_records WHERE batch_id = '{batch}' AND source = '{source}'"
-    )
-    balanced = received == accepted + rejected + duplicates == raw_rows and rejected == rejected_rows
+    (duplicates,) = one(f"SELECT count({r.key}) - count(DISTINCT {r.key}) FROM {r.table}")
+    checks.append(Check("unique_keys", duplicates == 0, f"{duplicates} repeated {r.key} value(s)"))
+    columns = [r.key, *r.required]
+    nulls = one(f"SELECT {', '.join(f'count_if({c} IS NULL)' for c in columns)} FROM {r.table}")
     checks.append(
         Check(
-            "row-count accounting",
-            balanced,
+            "not_null",
+            not any(nulls),
+            ", ".join(f"{n} NULL {c}" for c, n in zip(columns, nulls, strict=True)),
+        )
+    )
+    ranges = rules.value_range_checks(source)
+    broken = one(
+        "SELECT "
+        + ", ".join(f"count_if(NOT ({c['check_statement']}))" for c in ranges.values())
+        + f" FROM {r.table}"
+    )
+    checks.append(
+        Check(
+            "value_ranges",
+            not any(broken),
+            ", ".join(f"{name}: {n} row(s) outside" for name, n in zip(ranges, broken, strict=True)),
+        )
+    )
+    rows = query(settings, rules.accounting_sql(source), user="pipeline")[1]
+    if not rows:
+        checks.append(Check("row_count_accounting", False, "no batch in curated.ingestion_log"))
+        return checks
+    balanced, matches_raw, matches_rejected, batch, received, accepted, rejected, dups, raw, rej = rows[0]
+    checks.append(
+        Check(
+            "row_count_accounting",
+            bool(balanced and matches_raw and matches_rejected),
             f"batch {batch}: received {received} = accepted {accepted} + rejected {rejected} + "
-            f"duplicates {duplicates}; raw rows {raw_rows}; rejected rows {rejected_rows}",
+            f"duplicates {dups}; raw rows {raw}; rejected rows {rej}",
         )
     )
     return checks

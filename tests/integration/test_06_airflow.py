@@ -100,8 +100,10 @@ def test_corrupt_payments_fail_their_branch_only(cli, data, settings, tmp_path) 
     result = run_dag(cli, {"transactions": str(data["t22"]), "payments": str(corrupt)})
     assert result.returncode == 1
     not_succeeded = dict(re.findall(r"^  (\w+): (\w+); log: ", result.stdout, re.MULTILINE))
+    rules = ("row_count_accounting", "unique_keys", "not_null", "value_ranges")
     assert not_succeeded == {
         "ingest_payments": "failed",
+        **{f"check_payments_{rule}": "upstream_failed" for rule in rules},
         "check_payments": "upstream_failed",
         "all_sources_loaded": "upstream_failed",
     }

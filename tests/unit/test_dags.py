@@ -45,9 +45,11 @@ def test_dag_hygiene(dagbag, dag_id: str) -> None:
 def test_daily_dag_shape(dagbag) -> None:
     dag = dagbag.dags["lakehouse_daily"]
     down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+    rules = ["not_null", "row_count_accounting", "unique_keys", "value_ranges"]
     assert down == {
-        "ingest_transactions": ["check_transactions"],
-        "ingest_payments": ["check_payments"],
+        "ingest_transactions": [f"check_transactions_{r}" for r in rules],
+        "ingest_payments": [f"check_payments_{r}" for r in rules],
+        **{f"check_{s}_{r}": [f"check_{s}"] for s in ("transactions", "payments") for r in rules},
         "check_transactions": ["all_sources_loaded", "delinquency"],
         "check_payments": ["all_sources_loaded", "delinquency"],
         "delinquency": ["export_parquet"],
@@ -58,3 +60,37 @@ def test_daily_dag_shape(dagbag) -> None:
     assert {a.uri for a in dag.get_task("ingest_payments").outlets} == {
         "lakehouse://lakehouse/curated/payments"
     }
+
+
+def test_quality_gates_are_sql_check_operators_on_the_trino_connection(dagbag) -> None:
+    from airflow.providers.common.sql.operators.sql import (
+        SQLCheckOperator,
+        SQLColumnCheckOperator,
+        SQLTableCheckOperator,
+    )
+
+    dag = dagbag.dags["lakehouse_daily"]
+    expected = {
+        "row_count_accounting": SQLCheckOperator,
+        "unique_keys": SQLColumnCheckOperator,
+        "not_null": SQLColumnCheckOperator,
+        "value_ranges": SQLTableCheckOperator,
+    }
+    for source, key in (("transactions", "transaction_id"), ("payments", "payment_id")):
+        for rule, operator in expected.items():
+            task = dag.get_task(f"check_{source}_{rule}")
+            assert type(task) is operator, task.task_id
+            assert task.conn_id == "lakehouse_trino"
+            assert task.retry_on_failure is False  # a failed rule is refused input: no retry
+        unique = dag.get_task(f"check_{source}_unique_keys")
+        assert unique.column_mapping == {key: {"unique_check": {"equal_to": 0}}}
+        assert f"curated.{source}" in unique.sql
+        accounting = dag.get_task(f"check_{source}_row_count_accounting").sql
+        assert "curated.ingestion_log" in accounting and f"raw.{source}" in accounting
+
+
+def test_no_dag_holds_a_connection_or_a_password() -> None:
+    for path in (REPO_ROOT / "dags").glob("*.py"):
+        text = path.read_text()
+        assert "password" not in text.lower(), path
+        assert "Connection(" not in text, path
