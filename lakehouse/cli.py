@@ -161,12 +161,6 @@ def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(_: Settings, args: argparse.Namespace) -> int:
-    from lakehouse import bench
-
-    return bench.main(args.bench_args)
-
-
 def cmd_docs(_: Settings, __: argparse.Namespace) -> int:
     from lakehouse import contracts_doc
 
@@ -615,11 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--max-files", type=int, help="files per micro-batch at most")
     st.set_defaults(func=cmd_stream)
     sub.add_parser("docs", help="render docs/tables.md from the table contracts").set_defaults(func=cmd_docs)
-    bench = sub.add_parser(
-        "bench", help="this project against DuckDB on the same files (lakehouse bench --help)", add_help=False
-    )
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
-    bench.set_defaults(func=cmd_bench)
+    sub.add_parser("bench", help="this project against DuckDB on the same files (lakehouse bench --help)")
     audit = sub.add_parser("audit", help="who read what through Trino (admins only)")
     audit.add_argument("--user", help="only this user's queries")
     audit.add_argument("--since", metavar="YYYY-MM-DD[ HH:MM:SS]", help="only queries from then on")
@@ -663,6 +653,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own options (lakehouse bench --help)
+        from lakehouse import bench
+
+        return bench.main(argv[1:])
     args = build_parser().parse_args(argv)
     settings = Settings.load()
 
