@@ -249,6 +249,9 @@ TABLES: dict[str, Table] = {
                 ("erased_customers", "BIGINT"),
             ),
             key=("as_of",),
+            # the job replaces one as_of by an overwrite filter, which Iceberg applies to whole
+            # files only: a compaction that mixed two dates in one file would refuse it
+            partitioning=("as_of",),
         ),
         Table(
             "analytics",
@@ -256,6 +259,7 @@ TABLES: dict[str, Table] = {
             grain="one row per `as_of` and `cohort_month`, with the summary's figures",
             columns=(("as_of", "DATE"), ("cohort_month", "STRING"), *FIGURES, ("run_id", "STRING")),
             key=("as_of", "cohort_month"),
+            partitioning=("as_of",),  # as delinquency_summary: replaced per as_of, whole files
             invariants=("the cohorts' `customers` and `delinquent` add up to the summary's",),
         ),
         Table(
@@ -349,6 +353,7 @@ def ensure(spark, catalog: str, names: list[str]) -> dict[str, list[str]]:  # ty
             continue
         if not t.write_order and not _unsorted(spark, full):  # an order an older release set
             spark.sql(f"ALTER TABLE {full} WRITE UNORDERED")
+        _evolve_partitioning(spark, full, t.partitioning)
         live = set(spark.table(full).columns)
         missing = [(n, typ) for n, typ in t.columns if n not in live]
         for column, sql_type in missing:
@@ -362,3 +367,37 @@ def ensure(spark, catalog: str, names: list[str]) -> dict[str, list[str]]:  # ty
             spark.sql(f"ALTER TABLE {full} SET TBLPROPERTIES ({values})")
         _ENSURED.add((catalog, name))
     return added
+
+
+def _evolve_partitioning(spark, full: str, wanted: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """Add the partition fields of the contract that a table lacks (one an older release created),
+    then rewrite its files into the new layout, so that no file mixes two partitions' rows."""
+    live = _partition_fields(spark, full)
+    missing = [t for t in wanted if _field_name(t) not in live]
+    if not missing:
+        return
+    for transform in missing:
+        spark.sql(f"ALTER TABLE {full} ADD PARTITION FIELD {transform}")
+    catalog, table = full.split(".", 1)
+    spark.sql(
+        f"CALL {catalog}.system.rewrite_data_files(table => '{table}', options => map('rewrite-all', 'true'))"
+    )
+
+
+_SUFFIX = {"years": "year", "months": "month", "days": "day", "hours": "hour"}
+
+
+def _field_name(transform: str) -> str:
+    """The name Iceberg gives a partition field by default: `as_of`, `ingested_at_day`."""
+    if "(" not in transform:
+        return transform
+    fn, column = transform.rstrip(")").split("(", 1)
+    return f"{column.strip()}_{_SUFFIX[fn.strip()]}"
+
+
+def _partition_fields(spark, full: str) -> set[str]:  # type: ignore[no-untyped-def]
+    """The fields of the table's current partition spec (Iceberg's API: Spark's DESCRIBE prints
+    evolved specs differently from created ones)."""
+    table = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, full)
+    table.refresh()
+    return {f.name() for f in table.spec().fields()}
