@@ -19,7 +19,6 @@ fails at once (no retry) and only its branch; `check_<source>` passes when every
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from airflow.providers.common.sql.operators.sql import (
     SQLCheckOperator,
@@ -28,15 +27,16 @@ from airflow.providers.common.sql.operators.sql import (
 )
 from airflow.sdk import DAG, Asset, TaskGroup, TriggerRule, get_current_context, task
 
+from jobs.sources import SOURCES
 from lakehouse import quality_rules as rules
-from lakehouse.orchestration import default_args, landing, run_lakehouse
+from lakehouse.orchestration import default_args, job_result, landing, run_lakehouse
+from lakehouse.settings import Settings
 
-CURATED = {
-    "transactions": Asset("lakehouse://lakehouse/curated/transactions"),
-    "payments": Asset("lakehouse://lakehouse/curated/payments"),
-}
-DELINQUENCY = Asset("lakehouse://lakehouse/analytics/delinquency")
-EXPORT = Asset("s3://lakehouse-exports/delinquency")
+SETTINGS = Settings.load()
+CATALOG = SETTINGS.catalog_name
+CURATED = {source: Asset(f"lakehouse://{CATALOG}/curated/{source}") for source in SOURCES}
+DELINQUENCY = Asset(f"lakehouse://{CATALOG}/analytics/delinquency")
+EXPORT = Asset(f"{SETTINGS.export_uri}/delinquency")
 
 
 def _conf() -> dict:
@@ -121,16 +121,12 @@ with DAG(
             for source in ("transactions", "payments")
             if ti.xcom_pull(task_ids=f"check_{source}") != "ok"
         ]
-        args = ["delinquency", "--no-export"]
+        args = ["delinquency", "--no-export", "--json"]
         if stale:
             args += ["--stale", ",".join(stale)]
         if _conf().get("as_of"):
             args += ["--as-of", _conf()["as_of"]]
-        out = run_lakehouse(*args)
-        match = re.search(r"as of (\d{4}-\d{2}-\d{2})", out)
-        if not match:
-            raise ValueError("the delinquency output did not name its as_of date")
-        return match.group(1)
+        return str(job_result(run_lakehouse(*args))["as_of"])
 
     @task(outlets=[EXPORT])
     def export_parquet(as_of: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.context import job_env
+from jobs.context import catalog_name
 from jobs.protocol import EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import TABLES, ensure
@@ -75,7 +75,7 @@ def run(spark: SparkSession, catalog: str, paths: list[str], wait: float) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="+", required=True)
-    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=catalog_name())
     parser.add_argument("--wait", type=float, default=DEFAULT_WAIT)
     args = parser.parse_args(argv)
     return run_job(

@@ -35,6 +35,14 @@ def job_env() -> Mapping[str, str]:
     return context.env if context else os.environ
 
 
+DEFAULT_CATALOG = "lakehouse"  # catalog_config/lakehouse.toml's default; the CLI passes the real one
+
+
+def catalog_name() -> str:
+    """The Iceberg catalog the job writes: LAKEHOUSE_CATALOG_NAME, set by the CLI from settings."""
+    return job_env().get("LAKEHOUSE_CATALOG_NAME", DEFAULT_CATALOG)
+
+
 def check_cancelled() -> None:
     """Raise Cancelled if the job's client went away (for loops that run no Spark action)."""
     context = _CONTEXT.get()

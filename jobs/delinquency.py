@@ -24,7 +24,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import pseudonyms
-from jobs.context import job_env
+from jobs.context import catalog_name
 from jobs.faults import fault_point
 from jobs.protocol import EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
 from jobs.pseudonyms import pseudonym_column, with_pseudonyms
@@ -564,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-uri", help="e.g. s3://lakehouse-exports (no export when absent)")
     parser.add_argument("--export-only", action="store_true", help="re-export --as-of's committed results")
     parser.add_argument("--stale", default="", help="comma list of sources whose latest load failed")
-    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=catalog_name())
     parser.add_argument("--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for table locks")
     args = parser.parse_args(argv)
     rules = Rules.load(args.rules, terms_days=args.terms_days)

@@ -31,7 +31,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import delinquency
-from jobs.context import job_env
+from jobs.context import catalog_name, job_env
 from jobs.protocol import EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import TABLES, ensure
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requested-by", default="")
     parser.add_argument("--export-uri")
     parser.add_argument("--landing-uri")
-    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=catalog_name())
     parser.add_argument("--wait", type=float, default=DEFAULT_WAIT)
     args = parser.parse_args(argv)
     customer = (args.customer or job_env().get("LAKEHOUSE_ERASE_CUSTOMER", "")).strip()

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
 
 from jobs import pseudonyms
-from jobs.context import job_env
+from jobs.context import catalog_name
 from jobs.faults import fault_point
 from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT
 from jobs.pseudonyms import pseudonym_column, with_pseudonyms
@@ -852,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", help="file, directory or glob")
     parser.add_argument("--payments", help="file, directory or glob")
-    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=catalog_name())
     parser.add_argument(
         "--force", action="store_true", help="re-read files already ingested (curated stays idempotent)"
     )

@@ -13,7 +13,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from jobs.context import job_env
+from jobs.context import catalog_name
 from jobs.protocol import EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import namespaces
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retain-last", type=int, default=20)
     parser.add_argument("--max-age-days", type=int, default=7)
     parser.add_argument("--orphan-age-days", type=int, default=3)
-    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=catalog_name())
     parser.add_argument(
         "--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for each table's lock"
     )

@@ -14,7 +14,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from jobs import pseudonyms
-from jobs.context import job_env
+from jobs.context import catalog_name, job_env
 from jobs.protocol import EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import TABLES
@@ -43,7 +43,7 @@ def run(spark: SparkSession, catalog: str, key_hex: str, wait: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=catalog_name())
     parser.add_argument("--wait", type=float, default=DEFAULT_WAIT)
     args = parser.parse_args(argv)
     key = job_env().get(NEXT_KEY_ENV)

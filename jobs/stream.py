@@ -29,7 +29,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.context import job_env
+from jobs.context import catalog_name
 from jobs.ingest import InputFile, ingest_micro_batch
 from jobs.writes import Files
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trigger-seconds", type=float, default=5)
     parser.add_argument("--max-files", type=int, default=50)
     parser.add_argument("--wait", type=float, default=600)
-    parser.add_argument("--catalog", default=job_env().get("LAKEHOUSE_CATALOG_NAME", "lakehouse"))
+    parser.add_argument("--catalog", default=catalog_name())
     args = parser.parse_args(argv)
     spark = SparkSession.builder.appName("lakehouse-stream").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

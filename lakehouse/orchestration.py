@@ -54,6 +54,14 @@ def run_lakehouse(*args: str) -> str:
     raise RetryableFailure(f"lakehouse {args[0]} failed (exit {code}): {last}")
 
 
+def job_result(output: str) -> dict[str, Any]:
+    """The JSON result a `lakehouse ... --json` command printed (its last JSON line)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    raise ValueError("the command printed no JSON result")
+
+
 def default_args(retry_delay: dt.timedelta, execution_timeout: dt.timedelta) -> dict[str, Any]:
     """What every lakehouse task gets: an owner, retries with backoff, a timeout, the alert."""
     return {

@@ -13,12 +13,15 @@ Rules, per source:
 - value_ranges: amounts are positive; dates fall between 2000-01-01 and today.
 
 No module here imports Airflow or a database client: DAG files import it at parse time.
+The columns come from the source declarations in jobs/sources.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from jobs.sources import SOURCES, Source
 
 # The Airflow connection the checks use; `lakehouse up` defines it (AIRFLOW_CONN_LAKEHOUSE_TRINO).
 TRINO_CONN_ID = "lakehouse_trino"
@@ -39,22 +42,20 @@ class SourceRules:
         return f"curated.{self.source}"
 
 
-RULES = {
-    "transactions": SourceRules(
-        "transactions",
-        "transaction_id",
-        ("customer_id", "amount", "transaction_date"),
-        "amount",
-        "transaction_date",
-    ),
-    "payments": SourceRules(
-        "payments",
-        "payment_id",
-        ("transaction_id", "amount_paid", "payment_date"),
-        "amount_paid",
-        "payment_date",
-    ),
-}
+def rules_of(source: Source) -> SourceRules:
+    """The rules follow the source's declaration (jobs/sources.py): its id, the other ids it
+    requires, its amount and its date."""
+    others = tuple(c for c in source.required_ids if c != source.id_column)
+    return SourceRules(
+        source.name,
+        source.id_column,
+        (*others, source.amount_column, source.date_column),
+        source.amount_column,
+        source.date_column,
+    )
+
+
+RULES = {name: rules_of(source) for name, source in SOURCES.items()}
 
 
 def accounting_sql(source: str) -> str:

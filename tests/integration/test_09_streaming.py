@@ -90,7 +90,7 @@ def test_the_stream_equals_a_batch_ingest_across_two_driver_kills(
     )
     files = {"transactions": data / "transactions.jsonl", "payments": data / "payments.jsonl"}
     app = StreamApp(settings)
-    streaming = ["stream", "start", "--trigger-seconds", "2", "--max-files", "4"]
+    streaming = ["stream", "start", "--trigger-seconds", "2", "--max-files", "20"]
 
     # kill 1: the first MERGE of curated rows kills the driver one second in
     cli.run(*streaming, LAKEHOUSE_FAULTS="ingest.before_curated_merge=killafter:1")
