@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import bcrypt
@@ -23,20 +24,24 @@ def fake_secrets() -> dict[str, str]:
 
 
 def test_catalog_name_is_identical_in_every_engine(tmp_path: Path) -> None:
-    s = settings_for(tmp_path, LAKEHOUSE_CATALOG_NAME="lakehouse")
+    s = settings_for(tmp_path, LAKEHOUSE_CATALOG_NAME="payments")  # not the default, `lakehouse`
     secrets = fake_secrets()
     render.render_all(s, secrets)
     spark = (s.conf_dir / "spark" / "spark-defaults.conf").read_text()
-    trino = (s.conf_dir / "trino" / "catalog" / "lakehouse.properties").read_text()
+    trino = (s.conf_dir / "trino" / "catalog" / "payments.properties").read_text()
     pyiceberg = (s.conf_dir / ".pyiceberg.yaml").read_text()
-    assert "spark.sql.catalog.lakehouse " in spark
-    assert "iceberg.jdbc-catalog.catalog-name=lakehouse\n" in trino
-    assert "\n  lakehouse:\n" in pyiceberg
+    assert "spark.sql.catalog.payments " in spark and "spark.sql.catalog.lakehouse " not in spark
+    assert "iceberg.jdbc-catalog.catalog-name=payments\n" in trino
+    assert "\n  payments:\n" in pyiceberg
+    assert not (s.conf_dir / "trino" / "catalog" / "lakehouse.properties").exists()
     assert "jdbc.schema-version      V1" in spark
     assert "iceberg.jdbc-catalog.schema-version=V1" in trino
     for text in (spark, trino, pyiceberg):
         assert "s3://lakehouse-warehouse/warehouse" in text
     assert (s.conf_dir / "spark" / "spark-defaults.conf").stat().st_mode & 0o777 == 0o600
+    rules, _ = policies.install(s)
+    catalogs = {rule.get("catalog") for rule in json.loads(rules.read_text())["tables"]}
+    assert "payments" in catalogs and catalogs <= {"payments", "system", None}
 
 
 def test_endpoint_and_ports_come_from_environment(tmp_path: Path) -> None:
