@@ -65,3 +65,31 @@ def test_dirty_ratio_produces_the_listed_problems(tmp_path: Path) -> None:
     assert any(t.get("customer_id") == "" for t in txs)
     ids = [t.get("transaction_id") for t in txs if "transaction_id" in t]
     assert len(ids) > len(set(ids))  # duplicates present
+
+
+def is_dirty(t: dict) -> bool:
+    """A record the generator spoiled, judged from the record alone."""
+    amount = t.get("amount")
+    return (
+        "transaction_id" not in t
+        or t.get("customer_id") == ""
+        or isinstance(amount, str)  # "abc", or a numeric string (valid, but one of the kinds)
+        or amount <= 0
+        or t.get("transaction_date") == "invalid-date"
+        or t.get("due_date") == "2024-13-45"
+    )
+
+
+def test_dirty_records_come_at_the_configured_ratio(tmp_path: Path) -> None:
+    for ratio in (0.05, 0.2):
+        generate(Options(customers=1000, out=tmp_path / str(ratio), dirty_ratio=ratio, seed=7))
+        txs = lines(tmp_path / str(ratio) / "transactions.jsonl")
+        seen: set[str] = set()
+        extra = 0  # the second record of a duplicate pair
+        for t in txs:
+            extra += t.get("transaction_id") in seen
+            seen.add(t.get("transaction_id", ""))
+        spoiled = sum(map(is_dirty, txs)) + extra
+        base = len(txs) - extra
+        # ~3000 records: the binomial spread is under 1.5 points at 3 sigma
+        assert abs(spoiled / base - ratio) < 0.025, (ratio, spoiled, base)
