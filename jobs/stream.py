@@ -7,8 +7,10 @@ same validation, quarantine, dedup, MERGE, accounting and write locks, so a reco
 stream ends up exactly as the same record would by batch.
 
 Exactly once: Spark replays a micro-batch whose checkpoint was not committed (a crash after our
-tables committed); the ingestion log knows the micro-batch (`stream_batch` = source:id) and it is
-skipped. A crash inside a micro-batch leaves a pending run that the next writer undoes first.
+tables committed); the ingestion log knows the micro-batch (`stream_batch` = source:query id:batch
+id, where the query id is the one Spark keeps in the checkpoint, so a new checkpoint never meets
+an old one's batch numbers) and it is skipped. A crash inside a micro-batch leaves a pending run
+that the next writer undoes first.
 Malformed files are moved to `<landing>/stream/errors/<source>/` with a `.reason.txt` beside them;
 the stream goes on. The checkpoint lives in the object store, beside the tables.
 
@@ -41,6 +43,9 @@ class Stream:
         self.spark, self.args = spark, args
         self.files = Files(spark)
         self.status_lock = threading.Lock()
+        # each query's persistent id (kept in its checkpoint), known once start() returned
+        self.query_ids: dict[str, str] = {}
+        self.started = {source: threading.Event() for source in SOURCES}
 
     def landing(self, source: str) -> str:
         return f"{self.args.landing.rstrip('/')}/stream/{source}/"
@@ -72,12 +77,14 @@ class Stream:
             if not paths:
                 return
             oldest = min(r.mtime for r in found)
+            if not self.started[source].wait(300):
+                raise RuntimeError(f"the {source} query never reported its id")
             result = ingest_micro_batch(
                 df.sparkSession,
                 self.args.catalog,
                 source,
                 paths,
-                f"{source}:{batch_id}",
+                f"{source}:{self.query_ids[source]}:{batch_id}",
                 self.fetch,
                 self.quarantine(source),
                 self.args.wait,
@@ -123,13 +130,16 @@ class Stream:
                 F.col("_metadata.file_modification_time").alias("mtime"),
             )
         )
-        return (
+        query = (
             reader.writeStream.queryName(f"lakehouse_stream_{source}")
             .foreachBatch(self.batch(source))
             .option("checkpointLocation", f"{self.args.checkpoints.rstrip('/')}/{source}")
             .trigger(processingTime=f"{self.args.trigger_seconds} seconds")
             .start()
         )
+        self.query_ids[source] = str(query.id)
+        self.started[source].set()
+        return query
 
 
 def main(argv: list[str] | None = None) -> int:
