@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := uv
 
-.PHONY: bootstrap sync demo test unit integration lint format up down clean-test-stack bench bench-growth
+.PHONY: bootstrap sync demo test check unit integration lint format up down clean-test-stack bench bench-growth
 
 # The benchmark gets a stack of its own (empty tables, its own ports), so it never touches the
 # demo's data and the demo never skews its numbers.
@@ -22,19 +22,23 @@ demo: sync            ## start the stack, ingest data/sample, show results throu
 test: sync lint       ## unit + integration tests against the real stack
 	$(UV) run pytest tests
 
+check: lint           ## before a commit: lint + the fast unit tests (no Spark), under a minute
+	$(UV) run pytest tests/unit -m "not slow and not integration" -q
+
 unit: sync            ## unit tests only: local Spark, no services
 	$(UV) run pytest tests/unit -m "not integration"
 
 integration: sync
 	$(UV) run pytest tests/integration -m integration
 
-lint: sync
-	$(UV) run ruff check lakehouse jobs tests
-	$(UV) run ruff format --check lakehouse jobs tests
+lint: sync            ## ruff, and mypy --strict on jobs/ and lakehouse/ (pyproject.toml)
+	$(UV) run ruff check lakehouse jobs tests dags
+	$(UV) run ruff format --check lakehouse jobs tests dags
+	$(UV) run mypy
 
 format: sync
-	$(UV) run ruff format lakehouse jobs tests
-	$(UV) run ruff check --fix lakehouse jobs tests
+	$(UV) run ruff format lakehouse jobs tests dags
+	$(UV) run ruff check --fix lakehouse jobs tests dags
 
 up: sync
 	$(UV) run lakehouse up

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -35,7 +36,7 @@ def timestamp(value: object) -> dt.datetime | None:
     )
 
 
-def read_events(paths: list[str]) -> list[dict]:
+def read_events(paths: list[str]) -> list[dict[str, Any]]:
     """Spool lines (small: one per query) as rows; a line cut short by a crash is skipped."""
     rows = []
     for path in paths:
@@ -51,7 +52,7 @@ def read_events(paths: list[str]) -> list[dict]:
     return rows
 
 
-def run(spark: SparkSession, catalog: str, paths: list[str], wait: float) -> dict:
+def run(spark: SparkSession, catalog: str, paths: list[str], wait: float) -> dict[str, Any]:
     contract = TABLES[QUERY_LOG]
     target = contract.full_name(catalog)
     events = read_events(paths)

@@ -17,8 +17,10 @@ import json
 import pkgutil
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -314,7 +316,11 @@ class Outputs:
 
 
 def analyse(
-    evaluated: DataFrame, as_of: dt.date, rules: Rules, lineage: dict[str, object], materialise=lambda df: df
+    evaluated: DataFrame,
+    as_of: dt.date,
+    rules: Rules,
+    lineage: dict[str, object],
+    materialise: Callable[[DataFrame], DataFrame] = lambda df: df,
 ) -> Outputs:
     """All four outputs from the evaluated obligations; `materialise` may cache intermediate results."""
     customers = materialise(customer_delinquency(evaluated, as_of, rules))
@@ -328,8 +334,10 @@ def analyse(
 
 def default_as_of(transactions: DataFrame, payments: DataFrame) -> dt.date | None:
     """The latest transaction or payment date in the curated tables."""
-    t = transactions.agg(F.max("transaction_date")).first()[0]
-    p = payments.agg(F.max("payment_date")).first()[0]
+    t_row = transactions.agg(F.max("transaction_date")).first()
+    p_row = payments.agg(F.max("payment_date")).first()
+    assert t_row is not None and p_row is not None  # an aggregate without grouping answers one row
+    t, p = t_row[0], p_row[0]
     dates = [d for d in (t, p) if d is not None]
     return max(dates) if dates else None
 
@@ -375,7 +383,7 @@ class Exports:
         outputs.summary.coalesce(1).write.mode("errorifexists").parquet(f"{folder}/summary")
         return folder
 
-    def published(self) -> dict | None:
+    def published(self) -> dict[str, Any] | None:
         """The pointer readers follow, if any run was published."""
         text = self.files.read_text(self.pointer)
         return json.loads(text) if text else None
@@ -397,7 +405,7 @@ class Exports:
                 self.files.delete(child)
 
 
-def summary_result(row: dict, location: str | None, violations: int) -> dict:
+def summary_result(row: dict[str, Any], location: str | None, violations: int) -> dict[str, Any]:
     """The summary row as JSON-friendly values, plus where it was exported."""
     result = {k: (str(v) if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()}
     for key in ("pct_delinquent", "pct_delinquent_window_complete"):
@@ -434,7 +442,8 @@ def export_committed(
     exports = Exports(spark, export_uri, as_of)
     published = exports.published()
     if published and rows[0].export_location == published["location"] and not force:
-        return published["location"]  # the committed results are exported already: a re-run
+        exported: str = published["location"]
+        return exported  # the committed results are exported already: a re-run
     outputs = committed_outputs(spark, catalog, as_of)
     run_id = new_run_id("exp")
     with writer.run(run_id, keys(catalog, ("delinquency_summary",))) as run:
@@ -449,7 +458,7 @@ def export_committed(
     return folder
 
 
-def export_only(writer: Writer, catalog: str, as_of: dt.date, export_uri: str) -> dict:
+def export_only(writer: Writer, catalog: str, as_of: dt.date, export_uri: str) -> dict[str, str]:
     """Re-export the committed outputs of one as_of (the DAG's separate export step)."""
     return {"as_of": str(as_of), "export": export_committed(writer, catalog, as_of, export_uri)}
 
@@ -485,7 +494,9 @@ def write_outputs(
     return location
 
 
-def unchanged(spark: SparkSession, catalog: str, as_of: dt.date, same_inputs: tuple) -> dict | None:
+def unchanged(
+    spark: SparkSession, catalog: str, as_of: dt.date, same_inputs: tuple[object, ...]
+) -> dict[str, Any] | None:
     """The committed summary row of as_of if it was computed from these same inputs."""
     row = (
         spark.table(f"{catalog}.analytics.delinquency_summary").where(F.col("as_of") == F.lit(as_of)).first()
@@ -503,7 +514,7 @@ def run(
     rules: Rules,
     export_uri: str | None,
     stale_inputs: list[str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     spark = writer.spark
     ensure_tables(spark, catalog)
     t_name, p_name = f"{catalog}.curated.transactions", f"{catalog}.curated.payments"
@@ -521,7 +532,8 @@ def run(
 
     transactions, payments = pinned(t_name, snaps["transactions"]), pinned(p_name, snaps["payments"])
     as_of = as_of or default_as_of(transactions, payments)
-    lineage = {
+    assert as_of is not None  # None only if both loaded tables are empty: no date to analyse
+    lineage: dict[str, object] = {
         "transactions_snapshot_id": snaps["transactions"],
         "payments_snapshot_id": snaps["payments"],
         "rules": json.dumps(asdict(rules), sort_keys=True),
@@ -553,7 +565,9 @@ def run(
     with step("customers and violations"):
         outputs = analyse(evaluated, as_of, rules, lineage, lambda df: df.localCheckpoint(eager=True))
     location = write_outputs(writer, catalog, outputs, as_of, export_uri)
-    return summary_result(outputs.summary.first().asDict(), location, outputs.violations.count())
+    summary_row = outputs.summary.first()
+    assert summary_row is not None  # summary() writes one row, even without customers
+    return summary_result(summary_row.asDict(), location, outputs.violations.count())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -572,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export_only and not (args.as_of and args.export_uri):
         parser.error("--export-only needs --as-of and --export-uri")
 
-    def body(spark: SparkSession) -> dict:
+    def body(spark: SparkSession) -> dict[str, Any]:
         with (
             recording() as timings,
             Writer.open(spark, args.catalog, "delinquency", analytics_tables(args.catalog), args.wait) as w,

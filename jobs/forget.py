@@ -26,12 +26,14 @@ import hashlib
 import hmac
 import json
 import sys
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import delinquency
 from jobs.context import catalog_name, job_env
+from jobs.jvm import jvm_of
 from jobs.protocol import EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import TABLES, ensure
@@ -65,7 +67,10 @@ class Subject:
 
     def __init__(self, spark: SparkSession, catalog: str, customer_id: str):
         self.customer_id = customer_id
-        t = lambda name: f"{catalog}.{name}"  # noqa: E731
+
+        def t(name: str) -> str:
+            return f"{catalog}.{name}"
+
         from_curated = (
             spark.table(t("curated.transactions"))
             .where(F.col("customer_id") == customer_id)
@@ -197,7 +202,7 @@ def erase_rows(writer: Writer, catalog: str, subject: Subject) -> dict[str, int]
 def erase_streamed_files(spark: SparkSession, landing_uri: str, subject: Subject) -> int:
     """Rewrite every streamed landing file (JSON lines) without the customer's records."""
     files = Files(spark)
-    jvm = spark.sparkContext._jvm
+    jvm = jvm_of(spark)
     path = jvm.org.apache.hadoop.fs.Path(f"{landing_uri.rstrip('/')}/stream/")
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(path):
@@ -273,7 +278,7 @@ def purge_history(spark: SparkSession, catalog: str, names: list[str]) -> None:
         ).collect()
         # the procedure refuses an interval under 24 hours, because of writers in flight: there are
         # none (we hold every table's lock), so the action API does it with "now"
-        jvm = spark.sparkContext._jvm
+        jvm = jvm_of(spark)
         table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, full)
         actions = jvm.org.apache.iceberg.spark.actions.SparkActions.get(spark._jsparkSession)
         cutoff = int(now.replace(tzinfo=dt.UTC).timestamp() * 1000)
@@ -288,7 +293,7 @@ def run(
     requested_by: str,
     export_uri: str | None,
     landing_uri: str | None,
-) -> dict:
+) -> dict[str, Any]:
     spark = writer.spark
     ensure(spark, catalog, [ERASURE_LOG])
     key = job_env().get("LAKEHOUSE_ERASURE_LOG_KEY")
@@ -341,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     if not customer:
         parser.error("give the customer id (--customer or LAKEHOUSE_ERASE_CUSTOMER)")
 
-    def body(spark: SparkSession) -> dict:
+    def body(spark: SparkSession) -> dict[str, Any]:
         tables = [TABLES[n].full_name(args.catalog) for n in TABLES]
         with Writer.open(spark, args.catalog, "forget", tables, args.wait) as writer:
             return run(

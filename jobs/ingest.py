@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, StringType
+from pyspark.sql.types import ArrayType, StringType, StructType
 
 from jobs import pseudonyms
 from jobs.context import catalog_name
@@ -350,8 +351,13 @@ def amount_checks(raw: Column, name: str) -> list[tuple[str, Column]]:
 
 def typed_columns(source: Source) -> dict[str, Column]:
     """Curated column -> expression over `rec`, including v1 aliases."""
-    r = lambda name: _clean(F.col(f"rec.{name}"))  # noqa: E731
-    m = lambda name: _clean(F.col(f"rec.metadata.{name}"))  # noqa: E731
+
+    def r(name: str) -> Column:
+        return _clean(F.col(f"rec.{name}"))
+
+    def m(name: str) -> Column:
+        return _clean(F.col(f"rec.metadata.{name}"))
+
     date_typed, _ = _date(F.coalesce(r(source.date_column), r(source.date_alias)))
     cols: dict[str, Column] = {}
     for name, sql_type in source.columns:
@@ -362,7 +368,7 @@ def typed_columns(source: Source) -> dict[str, Column]:
         elif name in {source.amount_column, "fee_amount"}:
             expr = r(name) if name != "fee_amount" else m(name)
             cols[name] = _amount(expr)
-        elif name in source.schema["metadata"].dataType.fieldNames():
+        elif name in cast(StructType, source.schema["metadata"].dataType).fieldNames():
             cols[name] = m(name).try_cast(sql_type.lower()) if sql_type != "STRING" else m(name)
         else:
             cols[name] = r(name)
@@ -371,7 +377,10 @@ def typed_columns(source: Source) -> dict[str, Column]:
 
 def rejection_reasons(source: Source) -> Column:
     """Every rule the record fails, as an array of rule names (empty when valid)."""
-    r = lambda name: _clean(F.col(f"rec.{name}"))  # noqa: E731
+
+    def r(name: str) -> Column:
+        return _clean(F.col(f"rec.{name}"))
+
     raw_date = F.coalesce(r(source.date_column), r(source.date_alias))
     _, date_invalid = _date(raw_date)
     _, due_invalid = _date(r("due_date")) if source is SOURCES["transactions"] else (None, F.lit(False))
@@ -486,6 +495,7 @@ def account(records: DataFrame | int, classified: DataFrame) -> Account:
         F.sum(F.when(F.col("change") == "update", 1).otherwise(0)).alias("updated"),
         F.sum(F.when(F.col("superseded"), 1).otherwise(0)).alias("superseded"),
     ).first()
+    assert row is not None  # an aggregate without grouping answers one row
     counts = {k: int(v or 0) for k, v in row.asDict().items()}
     return Account(received=received, **counts)
 
@@ -534,7 +544,9 @@ def already_ingested(spark: SparkSession, catalog: str, source: str) -> set[str]
     return {r[0] for r in rows}
 
 
-def malformed_files(parsed: DataFrame, files: list[InputFile], fetch=None) -> dict[str, str]:
+def malformed_files(
+    parsed: DataFrame, files: list[InputFile], fetch: Callable[[str], bytes | None] | None = None
+) -> dict[str, str]:
     """Path -> where it first fails to parse, for every file with a malformed record."""
     broken = parsed.where("malformed").groupBy("source_file").agg(F.min("record_number").alias("first"))
     problems = {}
@@ -580,7 +592,7 @@ def prepare(
     if problems and quarantine is None:
         listed = "\n  ".join(f"{path}: {where}" for path, where in sorted(problems.items())[:5])
         raise MalformedInput(f"{source.name}: malformed input, batch refused, nothing written:\n  {listed}")
-    if problems:
+    if problems and quarantine is not None:  # (without a quarantine, refused above)
         for f in todo:
             if f.path in problems:
                 quarantine(f, problems[f.path])
@@ -592,8 +604,8 @@ def prepare(
     prepared.classified = classified
     with step(f"{source.name}: accounting"):
         # counted from the files apart from Spark, independently of every join and window since
-        counted = [f.records for f in todo]
-        received = sum(counted) if None not in counted else read_records(spark, todo)  # type: ignore[arg-type]
+        counted = [f.records for f in todo if f.records is not None]
+        received = sum(counted) if len(counted) == len(todo) else read_records(spark, todo)
         prepared.account = account(received, classified)
     if not prepared.account.balanced():
         raise RuntimeError(f"{source.name}: accounting invariant failed, nothing written: {prepared.account}")
@@ -704,7 +716,7 @@ def write_log(
     p: Prepared,
     batch_id: str,
     started: dt.datetime,
-    snaps: dict,
+    snaps: dict[str, int | None],
     stream_batch: str | None = None,
 ) -> None:
     """curated.ingestion_log: the batch's account, its files (every name), the snapshots it
@@ -782,7 +794,7 @@ def ingest_micro_batch(
     fetch: Callable[[str], bytes | None],
     quarantine: Callable[[InputFile, str], None],
     wait: float = DEFAULT_WAIT,
-) -> dict:
+) -> dict[str, Any]:
     """One streaming micro-batch: the same path as a batch ingest of `uris`, exactly once.
 
     A micro-batch replayed after a crash (its tables committed, Spark's checkpoint not) is found
@@ -800,7 +812,7 @@ def ingest_micro_batch(
         if spark.table(log).where(F.col("stream_batch") == stream_batch).limit(1).count():
             return {"stream_batch": stream_batch, "replayed": True}
         p = prepare(spark, catalog, SOURCES[source], uris, False, fetch, quarantine)
-        result: dict = {"stream_batch": stream_batch, "replayed": False, "files": len(p.files)}
+        result: dict[str, Any] = {"stream_batch": stream_batch, "replayed": False, "files": len(p.files)}
         if p.files:
             batch_id = new_batch_id(started, source, p.files)
             commit(writer, catalog, p, batch_id, started, stream_batch=stream_batch)
@@ -818,7 +830,7 @@ def run(
     inputs: dict[str, list[str]],
     force: bool = False,
     wait: float = DEFAULT_WAIT,
-) -> dict:
+) -> dict[str, Any]:
     """Ingest every given source; returns the per-source account."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     written = tables_written(list(inputs))
@@ -833,9 +845,9 @@ def run(
         prepared = {
             name: prepare(spark, catalog, SOURCES[name], paths, force) for name, paths in inputs.items()
         }
-        result: dict = {"catalog": catalog, "sources": {}}
+        result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():
-            entry: dict = {"skipped_files": [n for f in p.skipped for n in f.all_names]}
+            entry: dict[str, Any] = {"skipped_files": [n for f in p.skipped for n in f.all_names]}
             if p.files:
                 batch_id = new_batch_id(started, name, p.files)
                 entry["batch_id"] = batch_id

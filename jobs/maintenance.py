@@ -30,7 +30,7 @@ def tables(spark: SparkSession, catalog: str) -> list[str]:
 
 def maintain(
     spark: SparkSession, catalog: str, table: str, retain_last: int, max_age_days: int, orphan_age_days: int
-) -> dict:
+) -> dict[str, int]:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     expire_before = (now - dt.timedelta(days=max_age_days)).isoformat(sep=" ", timespec="seconds")
     orphan_before = (now - dt.timedelta(days=orphan_age_days)).isoformat(sep=" ", timespec="seconds")
@@ -42,6 +42,7 @@ def maintain(
         f"{call}.expire_snapshots(table => '{table}', older_than => TIMESTAMP '{expire_before}', "
         f"retain_last => {retain_last})"
     ).first()
+    assert rewritten is not None and expired is not None  # a procedure call answers one row
     orphans = spark.sql(
         f"{call}.remove_orphan_files(table => '{table}', older_than => TIMESTAMP '{orphan_before}')"
     ).count()
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    def body(spark: SparkSession) -> dict:
+    def body(spark: SparkSession) -> dict[str, dict[str, int]]:
         result = {}
         for table in tables(spark, args.catalog):
             # one table at a time: its writers wait only while it is compacted

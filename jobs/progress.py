@@ -53,7 +53,8 @@ def reporting(spark: SparkSession, group: str | None) -> Iterator[None]:
         return
     api = f"{ui}/api/v1/applications/{sc.applicationId}"
     stop = threading.Event()
-    out = sys.stderr  # the job's stream (the service routes it per job thread)
+    # the job's stream (the service routes it per job thread: a Router, with attach())
+    out: Any = sys.stderr
     started = time.monotonic()
     router = getattr(out, "local", None)
     sink = getattr(router, "sink", None) if router is not None else None

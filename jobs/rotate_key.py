@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -23,7 +24,7 @@ from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer, new_run_id
 NEXT_KEY_ENV = "LAKEHOUSE_PSEUDONYM_KEY_NEXT"
 
 
-def run(spark: SparkSession, catalog: str, key_hex: str, wait: float) -> dict:
+def run(spark: SparkSession, catalog: str, key_hex: str, wait: float) -> dict[str, Any]:
     targets = {
         name: t
         for name, t in TABLES.items()

@@ -30,7 +30,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from pyspark.sql import SparkSession
 
@@ -51,7 +51,7 @@ class Router(io.TextIOBase):
     """sys.stdout / sys.stderr for the whole process: each job thread's writes go to its client,
     everything else (the service's own messages) to the service log."""
 
-    def __init__(self, fallback: io.TextIOBase, kind: str):
+    def __init__(self, fallback: TextIO, kind: str):
         self.fallback, self.kind = fallback, kind
         self.local = threading.local()
 
@@ -101,14 +101,15 @@ class Sessions:
         try:
             yield spark
         finally:
+            reusable = True
             try:  # the next job starts with no temporary views of this one
                 spark._jsparkSession.sessionState().catalog().clearTempTables()
             except Exception:  # noqa: BLE001 - a session that cannot be cleaned is not reused
                 traceback.print_exc(file=sys.__stderr__)
-                spark = None
+                reusable = False
             with self.lock:
                 del self.running[group]
-                if spark is not None:
+                if reusable:
                     self.free.append(spark)
                 idle = not self.running
             if idle:  # nothing else runs: free every cached block the finished jobs left
@@ -224,8 +225,8 @@ def make_handler(service: Service) -> type[socketserver.StreamRequestHandler]:
                 text = traceback.format_exc()
                 print(text, file=sys.__stderr__, flush=True)
                 with contextlib.suppress(OSError):
-                    for line in text.splitlines():
-                        send({"err": line})
+                    for text_line in text.splitlines():
+                        send({"err": text_line})
                 code = 1
             finally:
                 done.set()

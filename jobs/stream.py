@@ -26,10 +26,12 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming.query import StreamingQuery
 
 from jobs.context import catalog_name
 from jobs.ingest import InputFile, ingest_micro_batch
@@ -56,7 +58,7 @@ class Stream:
     def fetch(self, path: str) -> bytes | None:
         return self.files.read_bytes(path)
 
-    def quarantine(self, source: str):  # noqa: ANN201 - returns the callback for prepare()
+    def quarantine(self, source: str) -> Callable[[InputFile, str], None]:
         def move(f: InputFile, reason: str) -> None:
             name = f.path.rstrip("/").rsplit("/", 1)[-1]
             target = f"{self.errors(source)}{name}"
@@ -69,7 +71,7 @@ class Stream:
 
         return move
 
-    def batch(self, source: str):  # noqa: ANN201 - returns the foreachBatch function
+    def batch(self, source: str) -> Callable[[DataFrame, int], None]:  # the foreachBatch function
         def run(df: DataFrame, batch_id: int) -> None:
             started = time.time()
             found = df.select("path", "mtime").distinct().collect()  # one row per file
@@ -117,7 +119,7 @@ class Stream:
         with self.status_lock, open(self.args.status_file, "a") as fh:
             fh.write(line + "\n")
 
-    def start(self, source: str):  # noqa: ANN201 - a StreamingQuery
+    def start(self, source: str) -> StreamingQuery:
         self.files.mkdirs(self.landing(source))
         reader = (
             self.spark.readStream.format("text")

@@ -10,8 +10,13 @@ them (a test keeps it in sync; another compares the live catalog with them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from jobs.jvm import jvm_of
 from jobs.sources import PAYMENTS, TRANSACTIONS, Source
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 FORMAT = {"format-version": "2"}
 # Batches write in parallel, each task its own files, with no shuffle before the write (a batch
@@ -315,8 +320,8 @@ def namespaces() -> list[str]:
     return sorted({t.namespace for t in TABLES.values()})
 
 
-def _unsorted(spark, full: str) -> bool:  # type: ignore[no-untyped-def]
-    jvm = spark.sparkContext._jvm
+def _unsorted(spark: SparkSession, full: str) -> bool:
+    jvm = jvm_of(spark)
     return bool(
         jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, full)
         .sortOrder()
@@ -329,7 +334,7 @@ def _unsorted(spark, full: str) -> bool:  # type: ignore[no-untyped-def]
 _ENSURED: set[tuple[str, str]] = set()
 
 
-def ensure(spark, catalog: str, names: list[str]) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def ensure(spark: SparkSession, catalog: str, names: list[str]) -> dict[str, list[str]]:
     """Create the named tables from their contracts and evolve existing ones to them: columns a
     table lacks are added (Iceberg schema evolution: existing rows read NULL there), table
     properties brought up to date. Returns, per table, the columns it just gained."""
@@ -369,7 +374,7 @@ def ensure(spark, catalog: str, names: list[str]) -> dict[str, list[str]]:  # ty
     return added
 
 
-def _evolve_partitioning(spark, full: str, wanted: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def _evolve_partitioning(spark: SparkSession, full: str, wanted: tuple[str, ...]) -> None:
     """Add the partition fields of the contract that a table lacks (one an older release created),
     then rewrite its files into the new layout, so that no file mixes two partitions' rows."""
     live = _partition_fields(spark, full)
@@ -395,9 +400,9 @@ def _field_name(transform: str) -> str:
     return f"{column.strip()}_{_SUFFIX[fn.strip()]}"
 
 
-def _partition_fields(spark, full: str) -> set[str]:  # type: ignore[no-untyped-def]
+def _partition_fields(spark: SparkSession, full: str) -> set[str]:
     """The fields of the table's current partition spec (Iceberg's API: Spark's DESCRIBE prints
     evolved specs differently from created ones)."""
-    table = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, full)
+    table = jvm_of(spark).org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, full)
     table.refresh()
     return {f.name() for f in table.spec().fields()}

@@ -41,6 +41,7 @@ from pyspark.sql import functions as F
 
 from jobs.context import check_cancelled
 from jobs.faults import SimulatedDeath
+from jobs.jvm import jvm_of
 
 RUN_PROPERTY = "lakehouse.run-id"
 SNAPSHOT_PROPERTY_CONF = f"spark.sql.iceberg.snapshot-property.{RUN_PROPERTY}"
@@ -304,12 +305,18 @@ def backend_for(spark: SparkSession, catalog: str, command: str) -> Backend:
     """PostgreSQL for the JDBC catalog (the stack, a cluster); in-process for a file catalog."""
     conf = spark.conf
     prefix = f"spark.sql.catalog.{catalog}"
+
+    def setting(key: str) -> str:
+        value = conf.get(key)
+        assert value is not None  # get() without a default raises for a key that is not set
+        return value
+
     if conf.get(f"{prefix}.type", None) == "jdbc":
         return PostgresBackend(
             catalog,
-            conf.get(f"{prefix}.uri"),
-            conf.get(f"{prefix}.jdbc.user"),
-            conf.get(f"{prefix}.jdbc.password"),
+            setting(f"{prefix}.uri"),
+            setting(f"{prefix}.jdbc.user"),
+            setting(f"{prefix}.jdbc.password"),
             command,
         )
     return LocalBackend(catalog, command)
@@ -321,7 +328,7 @@ def backend_for(spark: SparkSession, catalog: str, command: str) -> Backend:
 def current_snapshot(spark: SparkSession, table: str) -> int | None:
     """The table's current snapshot id (None for a table never written), read from the table's
     metadata through Iceberg's API (no Spark job), fresh from the catalog."""
-    jvm = spark.sparkContext._jvm
+    jvm = jvm_of(spark)
     loaded = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
     loaded.refresh()
     snapshot = loaded.currentSnapshot()
@@ -427,7 +434,7 @@ def undo_table(spark: SparkSession, table: str, before: int | None, run_id: str,
 # ---------------------------------------------------------------------------------------
 class Files:
     def __init__(self, spark: SparkSession):
-        self.jvm = spark.sparkContext._jvm
+        self.jvm = jvm_of(spark)
         self.conf = spark.sparkContext._jsc.hadoopConfiguration()
 
     def _fs(self, path: str) -> tuple[Any, Any]:

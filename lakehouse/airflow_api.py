@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import requests
 
@@ -60,7 +60,8 @@ class AirflowClient:
         if note:
             body["note"] = note
         run = self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
-        return run["dag_run_id"]
+        run_id_made: str = run["dag_run_id"]
+        return run_id_made
 
     def rerun(self, dag_id: str, run_id: str) -> str:
         """Clear every task of an existing run, so the same interval runs again."""
@@ -73,10 +74,14 @@ class AirflowClient:
         return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str:
-        return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+        state: str = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+        return state
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        instances: list[dict[str, Any]] = self._call(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        )["task_instances"]
+        return instances
 
     def log_path(self, dag_id: str, run_id: str, task_id: str, attempt: int) -> Path:
         base = self.settings.home / "airflow" / "logs"
@@ -84,7 +89,7 @@ class AirflowClient:
             base / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}" / f"attempt={attempt}.log"
         )
 
-    def follow(self, dag_id: str, run_id: str, timeout: float = 3600, out=sys.stdout) -> RunOutcome:
+    def follow(self, dag_id: str, run_id: str, timeout: float = 3600, out: TextIO = sys.stdout) -> RunOutcome:
         """Print each task's state changes until the run finishes."""
         seen: dict[str, str] = {}
         deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from lakehouse.secrets import write_private
 from lakehouse.services import ServiceError, Status, pid_alive, read_pid, say, stop_pid, wait_until
@@ -106,11 +107,12 @@ class Airflow:
     def log(self, component: str) -> Path:
         return self.logs / f"airflow-{component}.log"
 
-    def health(self) -> dict | None:
+    def health(self) -> dict[str, Any] | None:
         try:
             url = f"{self.settings.airflow_url}/api/v2/monitor/health"
             with urllib.request.urlopen(url, timeout=3) as response:
-                return json.loads(response.read())
+                answer: dict[str, Any] = json.loads(response.read())
+                return answer
         except (urllib.error.URLError, OSError, ValueError):
             return None
 

@@ -214,7 +214,7 @@ def latency(settings: Settings, runs: int = 20) -> dict[str, dict[str, float]]:
             times.sort()
             out[name] = {"p50_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))]}
     finally:
-        conn.close()
+        conn.close()  # type: ignore[no-untyped-call]
     return out
 
 
@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.transactions]
-    runs = []
+    runs: list[dict[str, Any]] = []
     for n in sizes:
         if runs:
             say("emptying the stack for the next size (lakehouse down --purge; lakehouse up)")

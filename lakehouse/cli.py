@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
 from jobs.writes import DEFAULT_WAIT
@@ -16,7 +17,7 @@ from lakehouse import artifacts, policies, provision, render
 from lakehouse import secrets as secret_store
 from lakehouse.airflow_service import Airflow
 from lakehouse.governance_agent import GovernanceAgent
-from lakehouse.services import ServiceError, all_services, say
+from lakehouse.services import Service, ServiceError, all_services, say
 from lakehouse.settings import REPO_ROOT, Settings
 from lakehouse.spark import JobFailed
 from lakehouse.spark_service import SparkService
@@ -205,7 +206,7 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse.stream_service import StreamApp
 
     StreamApp(settings).stop()
-    stopping = [Airflow(settings), SparkService(settings), GovernanceAgent(settings)]
+    stopping: list[Service] = [Airflow(settings), SparkService(settings), GovernanceAgent(settings)]
     for service in [*stopping, *reversed(all_services(settings))]:
         service.stop()
         say(f"{service.name} stopped")
@@ -242,7 +243,7 @@ def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
     return 0 if all_ok else 1
 
 
-def print_account(result: dict) -> None:
+def print_account(result: dict[str, Any]) -> None:
     print(f"{'source':<13} {'received':>9} {'accepted':>9} {'rejected':>9} {'duplicates':>10}  batch")
     for name, acc in result["sources"].items():
         print(

@@ -215,7 +215,8 @@ class GovernanceAgent:
 
         try:
             with urllib.request.urlopen(f"{self.address}/health", timeout=2) as response:
-                return response.status == 200
+                ok: bool = response.status == 200
+                return ok
         except (urllib.error.URLError, OSError):
             return False
 

@@ -169,7 +169,7 @@ def build_rules(
     roles: dict[str, dict[str, Any]],
     catalog: str = "lakehouse",
     live: dict[str, list[str]] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Trino file-based access control rules. The first matching rule wins; a table no rule
     matches is denied. `live`: the catalog's tables -> columns, when known."""
     catalogs: list[dict[str, Any]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from string import Template
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -14,6 +15,9 @@ from lakehouse import artifacts
 from lakehouse import secrets as secret_store
 from lakehouse.services import Postgres, say
 from lakehouse.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
 
 # Iceberg's JDBC catalog tables, schema version V1 (the iceberg_type column marks tables and
 # views). Created here so the schema does not depend on which engine touches the catalog first.
@@ -63,7 +67,7 @@ def catalog_database(settings: Settings, secrets: dict[str, str]) -> None:
     conn.close()
 
 
-def s3_client(settings: Settings, access_key: str, secret_key: str):
+def s3_client(settings: Settings, access_key: str, secret_key: str) -> Any:
     """A plain S3 client: endpoint, region and addressing style come from the settings."""
     style = "path" if settings["s3"]["path_style_access"] else "virtual"
     return boto3.client(
@@ -129,7 +133,7 @@ def minio_users(settings: Settings, secrets: dict[str, str]) -> None:
         run("admin", "policy", "attach", "lakehouse", f"lakehouse-{name}", "--user", user, ok_if="already")
 
 
-def load_catalog(settings: Settings):
+def load_catalog(settings: Settings) -> Catalog:
     """The PyIceberg catalog `lakehouse`, from the rendered $LAKEHOUSE_HOME/conf/.pyiceberg.yaml."""
     import os
 

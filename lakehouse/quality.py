@@ -5,6 +5,7 @@ operators (one task per rule)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lakehouse import quality_rules as rules
 from lakehouse.settings import Settings
@@ -21,7 +22,7 @@ class Check:
 def run_checks(settings: Settings, source: str) -> list[Check]:
     r = rules.RULES[source]
 
-    def one(statement: str) -> tuple:
+    def one(statement: str) -> tuple[Any, ...]:
         return tuple(query(settings, statement, user="pipeline")[1][0])
 
     checks = []

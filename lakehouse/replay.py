@@ -21,8 +21,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from jobs.ingest import detect_format, expand_paths
+
+if TYPE_CHECKING:
+    from lakehouse.settings import Settings
 
 DATE_FIELDS = {"transactions": ("transaction_date", "date"), "payments": ("payment_date", "date_paid")}
 
@@ -61,7 +65,7 @@ def records(path: str) -> Iterator[str]:
 ID_FIELDS = {"transactions": "transaction_id", "payments": "payment_id"}
 
 
-def _object(line: str) -> dict | None:
+def _object(line: str) -> dict[str, Any] | None:
     try:
         record = json.loads(line)
     except ValueError:
@@ -94,11 +98,11 @@ def timeline(o: Options) -> list[Send]:
     events: list[tuple[dt.date, int, str, str]] = []
     position = 0
     for source, spec in o.inputs.items():
-        last = dt.date.min
+        last_day = dt.date.min
         for path in expand_paths(spec):
             for line in records(path):
-                day = event_date(line, source) or last
-                last = day
+                day = event_date(line, source) or last_day
+                last_day = day
                 events.append((day, position, source, line))
                 position += 1
     events.sort()  # event time, then input order (stable for records without a date)
@@ -184,7 +188,7 @@ def replay(o: Options, put: Callable[[str, str, bytes], None], say: Callable[[st
     return counts
 
 
-def s3_put(settings, secrets: dict[str, str]) -> Callable[[str, str, bytes], None]:  # noqa: ANN001
+def s3_put(settings: Settings, secrets: dict[str, str]) -> Callable[[str, str, bytes], None]:
     from lakehouse.provision import s3_client
 
     client = s3_client(settings, secrets["SOURCE_S3_ACCESS_KEY_ID"], secrets["SOURCE_S3_SECRET_ACCESS_KEY"])

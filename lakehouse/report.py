@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ class Reader:
         return [dict(zip(columns, row, strict=True)) for row in fetched]
 
     def close(self) -> None:
-        self.conn.close()
+        self.conn.close()  # type: ignore[no-untyped-call]
 
 
 def _date(value: str | dt.date) -> dt.date:
@@ -218,7 +218,7 @@ def vintage_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def trend_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    values = [
+    values: list[dict[str, Any]] = [
         {"as_of": str(r["as_of"]), "pct": _num(r["pct_delinquent"]), "customers": int(r["customers"])}
         for r in rows
     ]
@@ -349,7 +349,13 @@ def _pct(value: Any) -> str:
 
 
 def _chart_section(
-    key: str, title: str, intro: str, rows: list[dict[str, Any]] | None, spec, empty: str, notes: dict
+    key: str,
+    title: str,
+    intro: str,
+    rows: list[dict[str, Any]] | None,
+    spec: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    empty: str,
+    notes: dict[str, str],
 ) -> str:
     out = [f'<section id="{key}"><h2>{_e(title)}</h2><p>{intro}</p>']
     if rows is None:

@@ -22,7 +22,7 @@ def _password(nbytes: int = 24) -> str:
 
 
 # Key -> how to generate it. .env.example documents each key.
-GENERATED = {
+GENERATED: dict[str, Callable[[], str]] = {
     "MINIO_ROOT_USER": lambda: "lakehouse-root",
     "MINIO_ROOT_PASSWORD": lambda: _password(24),
     # MinIO's built-in KMS key (name:base64 of 32 bytes): SSE-S3 encryption at rest.
@@ -84,7 +84,7 @@ def ensure(path: Path, passwords: Iterable[str] = ()) -> dict[str, str]:
     """Read the secrets file, generating any missing key (and a password for each key in
     `passwords`); existing values are never changed."""
     values = read(path)
-    wanted = dict(GENERATED) | {key: lambda: _password(18) for key in passwords}
+    wanted: dict[str, Callable[[], str]] = dict(GENERATED) | {key: lambda: _password(18) for key in passwords}
     missing = {k: gen() for k, gen in wanted.items() if k not in values}
     if missing or not path.exists():
         values.update(missing)

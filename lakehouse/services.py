@@ -23,10 +23,21 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from lakehouse import artifacts, render
 from lakehouse.secrets import write_private
 from lakehouse.settings import Settings, find_java_home
+
+
+class Service(Protocol):
+    """What `lakehouse down` and `lakehouse status` need of every service."""
+
+    name: str
+
+    def stop(self) -> None: ...
+
+    def status(self) -> Status: ...
 
 
 class ServiceError(RuntimeError):
@@ -246,7 +257,8 @@ class Postgres:
             self.link.unlink()
         shutil.rmtree(target, ignore_errors=True)
 
-    def connect(self, secrets: dict[str, str], database: str = "postgres"):
+    def connect(self, secrets: dict[str, str], database: str = "postgres") -> Any:
+        """A psycopg2 connection (psycopg2 has no type information here)."""
         import psycopg2
 
         return psycopg2.connect(
@@ -277,7 +289,8 @@ class Minio:
         url = f"{self.settings.minio_endpoint}/minio/health/live"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status == 200
+                ok: bool = response.status == 200
+                return ok
         except (urllib.error.URLError, OSError):
             return False
 
@@ -351,19 +364,21 @@ class Trino:
         self.log = self.data / "var" / "log" / "server.log"
         self.pidfile = settings.run_dir / "trino.pid"
 
-    def _info(self) -> dict | None:
+    def _info(self) -> dict[str, Any] | None:
         context = ssl.create_default_context(cafile=str(self.settings.tls_dir / "trino.crt"))
         try:
             with urllib.request.urlopen(
                 f"{self.settings.trino_url}/v1/info", timeout=3, context=context
             ) as response:
-                return json.loads(response.read())
+                info: dict[str, Any] = json.loads(response.read())
+                return info
         except (urllib.error.URLError, OSError, ValueError):
             return None
 
     def healthy(self) -> bool:
         info = self._info()
-        return bool(info) and not info.get("starting", True)
+        # an empty answer has no "starting" key: not healthy either
+        return info is not None and not info.get("starting", True)
 
     def _launcher(self, *args: str) -> subprocess.CompletedProcess[str]:
         install = artifacts.trino(self.settings)

@@ -14,7 +14,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from jobs.protocol import RESULT_MARKER
 from lakehouse import render
@@ -133,7 +135,9 @@ def use_service(settings: Settings) -> bool:
     return bool(settings["spark"]["service"])
 
 
-def submit(settings: Settings, job: str, args: list[str], env: dict[str, str] | None = None) -> dict:
+def submit(
+    settings: Settings, job: str, args: list[str], env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run jobs/<job>.py (in the Spark service, or with its own spark-submit); stream its
     output; return the JSON result it prints.
 
@@ -142,7 +146,7 @@ def submit(settings: Settings, job: str, args: list[str], env: dict[str, str] | 
     """
     print(f"[lakehouse] {job} {' '.join(args)}", file=sys.stderr, flush=True)
     progress = ProgressLine()
-    result: dict | None = None
+    result: dict[str, Any] | None = None
 
     def on_line(kind: str, line: str) -> None:
         nonlocal result
@@ -168,7 +172,9 @@ def submit(settings: Settings, job: str, args: list[str], env: dict[str, str] | 
     return result
 
 
-def _spark_submit(settings: Settings, job: str, args: list[str], on_line, extra: dict[str, str]) -> int:
+def _spark_submit(
+    settings: Settings, job: str, args: list[str], on_line: Callable[[str, str], None], extra: dict[str, str]
+) -> int:
     cmd = [
         spark_submit_binary(),
         "--name",

@@ -22,7 +22,7 @@ def password_for(user: str, secrets: dict[str, str]) -> str:
     return secrets[key]
 
 
-def connect(settings: Settings, user: str = "admin", password: str | None = None):
+def connect(settings: Settings, user: str = "admin", password: str | None = None) -> trino.dbapi.Connection:
     if password is None:
         password = password_for(user, secret_store.load(settings.secrets_file))
     # Our own session: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from the environment
@@ -30,7 +30,8 @@ def connect(settings: Settings, user: str = "admin", password: str | None = None
     session = requests.Session()
     session.trust_env = False
     session.verify = str(settings.tls_dir / "trino.crt")
-    return trino.dbapi.connect(
+    # trino.dbapi.connect is untyped: it returns Connection(*args, **kwargs)
+    conn: trino.dbapi.Connection = trino.dbapi.connect(  # type: ignore[no-untyped-call]
         host=settings["trino"]["host"],
         port=settings["trino"]["https_port"],
         http_scheme="https",
@@ -40,6 +41,7 @@ def connect(settings: Settings, user: str = "admin", password: str | None = None
         catalog=settings.catalog_name,
         request_timeout=300,
     )
+    return conn
 
 
 def query(
@@ -54,7 +56,7 @@ def query(
         columns = [d[0] for d in cur.description or []]
         return columns, rows
     finally:
-        conn.close()
+        conn.close()  # type: ignore[no-untyped-call]
 
 
 def _text(value: Any) -> Any:

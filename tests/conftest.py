@@ -15,6 +15,14 @@ SAMPLE = REPO_ROOT / "data" / "sample"
 UNIT_PSEUDONYM_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts local Spark (the `spark` fixture, itself or through another fixture) is
+    `slow`: `make check` leaves those to `make unit` and `make test`."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     from pyspark.sql import SparkSession

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.faults import SimulatedDeath
 from jobs.writes import RUN_PROPERTY, LocalBackend, LockTimeout, Writer
 
 T = "lakehouse.wt.items"
@@ -105,6 +106,11 @@ def test_a_dead_run_is_undone_by_the_next_writer(table) -> None:
     with Writer.open(spark, "lakehouse", "next", [T]) as nxt:
         assert [e.run_id for e in nxt.backend.pending()] == []
     assert rows(spark) == SEED
+    # the dead writer's generators are still suspended: end them as a death would (nothing cleaned
+    # up) while Spark runs, not in a garbage collection after the session has stopped
+    death = SimulatedDeath("end of the test")
+    assert not run.__exit__(SimulatedDeath, death, None)
+    assert not dead.__exit__(SimulatedDeath, death, None)
 
 
 def test_a_second_writer_waits_then_times_out(table) -> None:
