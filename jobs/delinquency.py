@@ -532,7 +532,8 @@ def run(
 
     transactions, payments = pinned(t_name, snaps["transactions"]), pinned(p_name, snaps["payments"])
     as_of = as_of or default_as_of(transactions, payments)
-    assert as_of is not None  # None only if both loaded tables are empty: no date to analyse
+    if as_of is None:  # both tables were loaded, but hold no row: there is no date to analyse
+        raise NeverLoaded("curated.transactions and curated.payments are empty: nothing to analyse")
     lineage: dict[str, object] = {
         "transactions_snapshot_id": snaps["transactions"],
         "payments_snapshot_id": snaps["payments"],
