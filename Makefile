@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := uv
 
-.PHONY: bootstrap sync demo test check unit integration lint format up down clean-test-stack bench bench-growth
+.PHONY: bootstrap sync demo test check unit integration lint format up down clean-test-stack bench bench-stream bench-growth
 
 # The benchmark gets a stack of its own (empty tables, its own ports), so it never touches the
 # demo's data and the demo never skews its numbers.
@@ -50,6 +50,12 @@ bench: sync           ## this project vs DuckDB on 2,000,000 transactions; write
 	$(BENCH_ENV) $(UV) run lakehouse down --purge
 	$(BENCH_ENV) $(UV) run lakehouse up
 	$(BENCH_ENV) $(UV) run lakehouse bench $(BENCH_ARGS); status=$$?; \
+	$(BENCH_ENV) $(UV) run lakehouse down; exit $$status
+
+bench-stream: sync    ## the stream at three rates: throughput, landing-to-Trino latency
+	$(BENCH_ENV) $(UV) run lakehouse down --purge
+	$(BENCH_ENV) $(UV) run lakehouse up
+	$(BENCH_ENV) $(UV) run lakehouse bench stream $(BENCH_ARGS); status=$$?; \
 	$(BENCH_ENV) $(UV) run lakehouse down; exit $$status
 
 bench-growth: sync    ## the same at 1M, 2M and 5M transactions

@@ -655,6 +655,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["bench", "stream"]:  # lakehouse bench stream --help
+        from lakehouse import bench_stream
+
+        return bench_stream.main(argv[2:])
     if argv[:1] == ["bench"]:  # its own options (lakehouse bench --help)
         from lakehouse import bench
 

@@ -8,6 +8,7 @@ loses nothing and repeats nothing.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import subprocess
 import time
@@ -119,7 +120,7 @@ class StreamApp:
                 "input_rows_per_s": round(sum(b["records"] for b in window) / 60, 1),
                 "processed_rows_per_s": round(sum(b["records"] for b in mine[-20:]) / busy, 1),
                 "latency_p50_s": statistics.median(latencies) if latencies else None,
-                "latency_p95_s": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
+                "latency_p95_s": latencies[math.ceil(0.95 * len(latencies)) - 1] if latencies else None,
                 "last_commit": last["committed_at"],
             }
         return {"running": bool(pid and pid_alive(pid)), "pid": pid, "sources": per_source}
