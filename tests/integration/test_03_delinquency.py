@@ -1,4 +1,5 @@
-"""Delinquency on the real stack over the challenge sample (loaded by test_02).
+"""Delinquency on the real stack over the challenge sample (loaded by test_02, or here when the
+module runs alone).
 
 Every sample payment settles its transaction in full 28 to 31 days after the transaction:
 with 30 days to pay nobody is more than 1 day late (0% delinquent); with 0 days every
@@ -17,8 +18,15 @@ import pytest
 from lakehouse import provision
 from lakehouse import secrets as secret_store
 from tests.conftest import SAMPLE
+from tests.integration.test_02_ingest_sample import ingest_sample
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sample_loaded(cli) -> None:
+    """The sample in curated (after test_02 it is there already: the ingest skips both files)."""
+    ingest_sample(cli)
 
 
 def sample_facts() -> tuple[str, dict[str, tuple[str, str, int]]]:

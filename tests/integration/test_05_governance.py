@@ -1,6 +1,7 @@
 """Governance on the running system: who sees what through Trino, what the object store allows.
 
-Runs after the sample, the delinquency analysis and the dirty v2 data are loaded (test_02..04).
+Needs the sample, dirty v2 data (payments with network metadata, rejected records) and a
+delinquency analysis: test_02..04 leave them; run alone, the module fixture loads the same.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lakehouse import policies, provision
 from lakehouse import secrets as secret_store
 from lakehouse.secrets import write_private
 from lakehouse.sql import connect
+from tests.integration.test_02_ingest_sample import ingest_sample
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +35,23 @@ def denied(cli, query: str, user: str) -> str:
     result = cli.run("sql", query, "--user", user, check=False)
     assert result.returncode != 0, f"{user} was allowed: {query}"
     return result.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loaded(cli, tmp_path_factory) -> None:
+    """What test_02..04 load (same files, same content: the ingest skips them after those)."""
+    ingest_sample(cli)
+    folder = tmp_path_factory.mktemp("governance-v2")
+    cli.run(
+        "generate", "--customers", "400", "--out", str(folder), "--schema", "v2",
+        "--dirty-ratio", "0.08", "--seed", "5",
+    )  # fmt: skip
+    cli.run(
+        "ingest", "--transactions", str(folder / "transactions.jsonl"),
+        "--payments", str(folder / "payments.jsonl"),
+    )  # fmt: skip
+    if cli.run("sql", "SELECT count(*) FROM analytics.delinquency_summary", check=False).returncode:
+        cli.run("delinquency", "--terms-days", "0")  # never analysed: everybody late, as test_03 leaves it
 
 
 @pytest.fixture(scope="module")
