@@ -1,6 +1,7 @@
 """Airflow on the real stack, driven through `lakehouse run-dag` (its REST API).
 
-Runs last: it loads more data on top of what test_02..05 checked.
+Each test stands alone (`pytest path::test` works): the ones that need a loaded lake share one
+DAG run through a module fixture. They load more data on top of what test_02..05 checked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ ANALYTICS = [
     "analytics.delinquency_summary",
     "analytics.delinquency_by_cohort",
 ]
-STATE: dict[str, str] = {}
 
 
 def analytics_state(cli) -> dict[str, tuple[str, str]]:
@@ -55,7 +55,7 @@ def snapshot_of(cli, table: str) -> str:
 @pytest.fixture(scope="module")
 def data(cli, tmp_path_factory) -> dict[str, Path]:
     out = {}
-    for seed in (21, 22, 23):
+    for seed in (21, 22, 23, 24):
         folder = tmp_path_factory.mktemp(f"gen{seed}")
         cli.run(
             "generate", "--customers", "40", "--out", str(folder), "--seed", str(seed), "--dirty-ratio", "0"
@@ -71,10 +71,15 @@ def run_dag(cli, conf: dict | None = None, rerun: str | None = None):
     return cli.run(*args, check=False)
 
 
-def test_full_run_loads_and_analyses(cli, data) -> None:
+@pytest.fixture(scope="module")
+def first_run(cli, data) -> str:
+    """The DAG run that loads the first generated day; its run id."""
     result = run_dag(cli, {"transactions": str(data["t21"]), "payments": str(data["p21"])})
     assert result.returncode == 0, result.stdout + result.stderr
-    STATE["run_id"] = re.search(r"triggered lakehouse_daily run (\S+)", result.stdout).group(1)
+    return re.search(r"triggered lakehouse_daily run (\S+)", result.stdout).group(1)
+
+
+def test_full_run_loads_and_analyses(cli, data, first_run) -> None:
     stale, t_snap, p_snap = latest_summary(cli)
     assert stale == ""
     assert (t_snap, p_snap) == (snapshot_of(cli, "transactions"), snapshot_of(cli, "payments"))
@@ -86,14 +91,14 @@ def test_full_run_loads_and_analyses(cli, data) -> None:
     assert int(logged) == lines
 
 
-def test_rerun_of_a_successful_interval_changes_nothing(cli) -> None:
+def test_rerun_of_a_successful_interval_changes_nothing(cli, first_run) -> None:
     before = table_state(cli) | analytics_state(cli)
-    result = run_dag(cli, rerun=STATE["run_id"])
+    result = run_dag(cli, rerun=first_run)
     assert result.returncode == 0, result.stdout + result.stderr
     assert table_state(cli) | analytics_state(cli) == before
 
 
-def test_corrupt_payments_fail_their_branch_only(cli, data, settings, tmp_path) -> None:
+def test_corrupt_payments_fail_their_branch_only(cli, data, first_run, settings, tmp_path) -> None:
     payments_before = snapshot_of(cli, "payments")
     corrupt = tmp_path / "payments.jsonl"
     corrupt.write_text(data["p22"].read_text()[:3000])
@@ -132,8 +137,8 @@ def test_killed_scheduler_finishes_the_run_without_duplicates(cli, data, setting
         "lakehouse_daily", {"transactions": str(data["t23"]), "payments": str(data["p23"])}
     )
     deadline = time.monotonic() + 300
-    while not any(t["state"] == "running" for t in client.task_instances("lakehouse_daily", run_id)):
-        assert time.monotonic() < deadline, "no task started"
+    while not (running := running_ingests(client, run_id)):
+        assert time.monotonic() < deadline, "no ingest task started"
         time.sleep(1)
     pid = int((settings.run_dir / "airflow-scheduler.pid").read_text())
     os.killpg(pid, signal.SIGKILL)  # the scheduler, its executor and the running tasks
@@ -141,6 +146,9 @@ def test_killed_scheduler_finishes_the_run_without_duplicates(cli, data, setting
     cli.run("up")  # restarts what is missing
     outcome = client.follow("lakehouse_daily", run_id, timeout=900)
     assert outcome.state == "success", outcome.tasks
+    tries = {t["task_id"]: t["try_number"] for t in client.task_instances("lakehouse_daily", run_id)}
+    # the kill hit these tasks mid-run: each finished on a later attempt
+    assert all(tries[task] >= 2 for task in running), (running, tries)
     for source, path in (("transactions", data["t23"]), ("payments", data["p23"])):
         lines = sum(1 for _ in path.open())
         rows = cli.sql(
@@ -158,7 +166,56 @@ def test_killed_scheduler_finishes_the_run_without_duplicates(cli, data, setting
         assert total == distinct
 
 
-def test_maintenance_dag_keeps_every_row(cli) -> None:
+def test_a_dag_ingest_waits_for_a_cli_ingest_and_both_land(cli, data, settings, tmp_path) -> None:
+    """A user's `lakehouse ingest` holds the tables when the DAG's ingest starts: the task waits,
+    says for whom in its log, and then both loads are complete."""
+    mine = tmp_path / "by-hand.jsonl"
+    mine.write_text(
+        "".join(
+            json.dumps(
+                {"transaction_id": f"CLI-{i}", "customer_id": "CLI", "amount": 10.0, "date": "2024-05-01"}
+            )
+            + "\n"
+            for i in range(25)
+        )
+    )
+    holder = cli.start("ingest", "--transactions", str(mine), LAKEHOUSE_FAULTS="ingest.locked=sleep:40")
+    assert holder.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in holder.stderr:  # the CLI's job has its locks once it reaches this point
+        if "fault injected at ingest.locked" in line:
+            break
+        assert time.monotonic() < deadline, "the CLI ingest never took its locks"
+    else:
+        raise AssertionError(f"the CLI ingest ended before taking its locks (exit {holder.wait()})")
+    client = AirflowClient(settings)
+    run_id = client.trigger(
+        "lakehouse_daily", {"transactions": str(data["t24"]), "payments": str(data["p24"])}
+    )
+    outcome = client.follow("lakehouse_daily", run_id, timeout=900)
+    holder.stderr.read()
+    assert holder.wait(timeout=300) == 0
+    assert outcome.state == "success", outcome.tasks
+    log = client.log_path("lakehouse_daily", run_id, "ingest_transactions", 1).read_text()
+    assert "waiting for the write lock on" in log and "held by `lakehouse ingest`" in log
+    assert cli.sql("SELECT count(*) FROM curated.transactions WHERE transaction_id LIKE 'CLI-%'")[1] == ["25"]
+    for source, path in (("transactions", data["t24"]), ("payments", data["p24"])):
+        logged = cli.sql(
+            "SELECT received FROM curated.ingestion_log CROSS JOIN UNNEST(files) AS f(path, sha256, fmt) "
+            f"WHERE f.path = '{path}'"
+        )[1:]
+        assert logged == [[str(sum(1 for _ in path.open()))]], source
+
+
+def running_ingests(client: AirflowClient, run_id: str) -> list[str]:
+    return [
+        t["task_id"]
+        for t in client.task_instances("lakehouse_daily", run_id)
+        if t["state"] == "running" and t["task_id"].startswith("ingest_")
+    ]
+
+
+def test_maintenance_dag_keeps_every_row(cli, first_run) -> None:
     before = {table: rows for table, (rows, _) in (table_state(cli) | analytics_state(cli)).items()}
     result = cli.run("run-dag", "lakehouse_maintenance", "--timeout", "900", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
