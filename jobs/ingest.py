@@ -62,6 +62,9 @@ class InputFile:
     order: int  # position in the batch: later files win ties on the same id
     names: tuple[str, ...] = ()
     records: int | None = None  # counted here, apart from Spark; None when it could not be
+    # the bytes, for a small JSON Lines object already fetched (the stream's files): its records
+    # become rows straight from here, with no second read and no per-file Spark plan
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -126,12 +129,20 @@ def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield tail
 
 
+def _without_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks, without a UTF-8 byte-order mark at the very start (Spark's reader drops it)."""
+    first = True
+    for chunk in chunks:
+        yield chunk[len(BOM) :] if first and chunk.startswith(BOM) else chunk
+        first = False
+
+
 def count_records(fmt: str, chunks: Iterable[bytes]) -> int | None:
     """Records in a file, counted in Python, independently of the Spark job that reads it: the
     non-blank lines of JSON Lines (blank: spaces only, as the job trims), or the elements of a
     JSON array (None when the array does not parse: the job refuses it anyway)."""
     if fmt == "ndjson":
-        return sum(1 for line in _lines(chunks) if line.strip(b" "))
+        return sum(1 for line in _lines(_without_bom(chunks)) if line.strip(b" "))
     try:
         return len(json.loads(b"".join(chunks)))
     except ValueError:
@@ -160,8 +171,9 @@ def describe_files(paths: list[str], fetch: Callable[[str], bytes | None] | None
     no longer exists (moved to quarantine by an earlier attempt) is left out.
     """
     by_hash: dict[str, list[str]] = {}
-    facts: dict[str, tuple[str, int | None]] = {}
+    facts: dict[str, tuple[str, int | None, bytes | None]] = {}
     for path in paths:
+        kept = None
         if is_remote(path):
             assert fetch is not None, "object-store inputs need a fetch function"
             data = fetch(path)
@@ -169,13 +181,14 @@ def describe_files(paths: list[str], fetch: Callable[[str], bytes | None] | None
                 continue
             sha, fmt = hashlib.sha256(data).hexdigest(), format_of(data[:4096])
             records = count_records(fmt, [data])
+            kept = data if fmt == "ndjson" and len(data) <= IN_MEMORY_BYTES else None
         else:
             fmt = detect_format(path)
             sha, records = scan_file(path)
         by_hash.setdefault(sha, []).append(path)
-        facts.setdefault(sha, (fmt, records))
+        facts.setdefault(sha, (fmt, records, kept))
     return [
-        InputFile(names[0], sha, facts[sha][0], order, tuple(names), facts[sha][1])
+        InputFile(names[0], sha, facts[sha][0], order, tuple(names), facts[sha][1], facts[sha][2])
         for order, (sha, names) in enumerate(by_hash.items())
     ]
 
@@ -254,8 +267,30 @@ def read_file(spark: SparkSession, f: InputFile) -> DataFrame:
     )
 
 
+RECORD_SCHEMA = "source_file string, file_sha256 string, file_order int, record_number long, raw_json string"
+IN_MEMORY_BYTES = 4 << 20  # a fetched JSON Lines object up to this size is read from its bytes
+BOM = b"\xef\xbb\xbf"
+
+
+def records_in_memory(f: InputFile) -> list[tuple[str, str, int, int, str]]:
+    """The rows read_file() gives for a JSON Lines file, from its bytes: lines split on LF, CR or
+    CRLF (as Spark's text reader), a leading UTF-8 byte-order mark dropped (as Spark's), numbered
+    from 1, blank lines (spaces only) numbered but left out."""
+    assert f.content is not None
+    return [
+        (f.path, f.sha256, f.order, number, line.decode("utf-8", errors="replace"))
+        for number, line in enumerate(_lines(_without_bom([f.content])), 1)
+        if line.strip(b" ")
+    ]
+
+
 def read_records(spark: SparkSession, files: list[InputFile]) -> DataFrame:
-    frames = [read_file(spark, f) for f in files]
+    """One row per record of `files` (source_file, file_sha256, file_order, record_number,
+    raw_json): small fetched objects from their bytes, in one frame; the others read by Spark."""
+    in_memory = [row for f in files if f.content is not None for row in records_in_memory(f)]
+    frames = [read_file(spark, f) for f in files if f.content is None]
+    if in_memory or not frames:
+        frames.append(spark.createDataFrame(in_memory, RECORD_SCHEMA))
     out = frames[0]
     for frame in frames[1:]:
         out = out.unionByName(frame)

@@ -32,3 +32,28 @@ def test_array_and_ndjson_files(spark, tmp_path: Path) -> None:
         ("b.jsonl", 1, 1, '{"id": 3}'),
         ("b.jsonl", 1, 3, '{"id": 4}'),  # line 2 is blank: not a record, numbering keeps lines
     ]
+
+
+def test_a_fetched_object_reads_as_spark_reads_the_same_file(spark, tmp_path: Path) -> None:
+    """The stream's small objects become rows from their bytes; the rows must be exactly those
+    Spark's text reader gives for the same content (line ends, blank lines, BOM, non-ASCII)."""
+    content = (
+        b'\xef\xbb\xbf{"id": 1}\r\n'
+        b"   \n"
+        b'{"id": "s\xc3\xa3o", "x": " spaced "}\r'  # a lone CR ends a line too
+        b'{"id": 3}  \n'
+        b"not json\n"
+        b'{"id": 5}'
+    )
+    path = tmp_path / "object.jsonl"
+    path.write_bytes(content)
+    (by_spark,) = describe_files([str(path)])
+    assert by_spark.content is None  # a local file: read by Spark
+    (fetched,) = describe_files(["s3://landing/stream/object.jsonl"], fetch=lambda _: content)
+    assert fetched.content == content and fetched.records == by_spark.records == 5
+
+    def rows(f) -> list[tuple]:
+        return sorted((r.record_number, r.raw_json) for r in read_records(spark, [f]).collect())
+
+    assert rows(fetched) == rows(by_spark)
+    assert [n for n, _ in rows(fetched)] == [1, 3, 4, 5, 6]
