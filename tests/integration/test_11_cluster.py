@@ -152,7 +152,9 @@ def cluster_run(cli, settings, dataset, on_cluster, command_lines) -> Snapshot:
 
     def sample() -> None:
         while not stop.is_set():
-            command_lines.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+            command_lines.append(
+                subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+            )
             time.sleep(0.2)
 
     thread = threading.Thread(target=sample, daemon=True)
