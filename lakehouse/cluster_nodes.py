@@ -180,7 +180,7 @@ class SparkMaster(SparkDaemon):
 
     def healthy(self) -> bool:
         state = self.state()
-        return bool(state) and state.get("status") == "ALIVE"
+        return state is not None and state.get("status") == "ALIVE"
 
     def _spawn(self) -> Alive:
         say(f"starting the Spark master ({self.url})")
@@ -203,7 +203,7 @@ class SparkMaster(SparkDaemon):
         if state:
             alive = sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
             detail += f"; {alive} worker(s) alive, {len(state.get('activeapps', []))} application(s)"
-        return Status(self.name, bool(state) and state.get("status") == "ALIVE", self.url, detail)
+        return Status(self.name, state is not None and state.get("status") == "ALIVE", self.url, detail)
 
 
 class SparkWorker(SparkDaemon):
@@ -238,7 +238,7 @@ class SparkWorker(SparkDaemon):
 
     def healthy(self) -> bool:
         entry = self.in_master()
-        return bool(entry) and entry.get("state") == "ALIVE"
+        return entry is not None and entry.get("state") == "ALIVE"
 
     def _spawn(self) -> Alive:
         say(f"starting Spark worker {self.index} ({self.cores} cores, {self.memory})")
@@ -271,7 +271,7 @@ class SparkWorker(SparkDaemon):
             )
         elif self.state():
             detail = "not registered with the master"
-        return Status(self.name, bool(entry) and entry.get("state") == "ALIVE", self.ui, detail)
+        return Status(self.name, entry is not None and entry.get("state") == "ALIVE", self.ui, detail)
 
     def purge(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -318,11 +318,11 @@ class TrinoWorker(Node):
 
     def healthy(self) -> bool:
         info = self.info()
-        return bool(info) and not info.get("starting", True)
+        return info is not None and not info.get("starting", True)
 
     def joined(self, nodes: dict[str, dict[str, Any]] | None = None) -> bool:
         nodes = trino_nodes(self.settings) if nodes is None else nodes
-        return bool(nodes) and nodes.get(self.node_id(), {}).get("state") == "active"
+        return nodes is not None and nodes.get(self.node_id(), {}).get("state") == "active"
 
     def _launcher(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = [
@@ -351,7 +351,7 @@ class TrinoWorker(Node):
 
     def status(self, nodes: dict[str, dict[str, Any]] | None = None) -> Status:
         info = self.info()
-        healthy = bool(info) and not info.get("starting", True)
+        healthy = info is not None and not info.get("starting", True)
         detail = ""
         if healthy:
             joined = self.joined(nodes)
