@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import pseudonyms
+from jobs.checkpoint import checkpoint
 from jobs.context import catalog_name
 from jobs.faults import fault_point
 from jobs.protocol import EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
@@ -562,9 +563,9 @@ def run(
         return summary_result(previous, location, violations_n) | {"unchanged": True}
     # checkpoints cut the plans back to the pinned snapshots and are computed once
     with step("evaluate obligations"):
-        evaluated = evaluate(transactions, payments, as_of, rules).localCheckpoint(eager=True)
+        evaluated = checkpoint(evaluate(transactions, payments, as_of, rules))
     with step("customers and violations"):
-        outputs = analyse(evaluated, as_of, rules, lineage, lambda df: df.localCheckpoint(eager=True))
+        outputs = analyse(evaluated, as_of, rules, lineage, checkpoint)
     location = write_outputs(writer, catalog, outputs, as_of, export_uri)
     summary_row = outputs.summary.first()
     assert summary_row is not None  # summary() writes one row, even without customers

@@ -32,6 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import delinquency
+from jobs.checkpoint import checkpoint
 from jobs.context import catalog_name, job_env
 from jobs.jvm import jvm_of
 from jobs.protocol import EXIT_LOCK_TIMEOUT
@@ -183,8 +184,8 @@ def erase_rows(writer: Writer, catalog: str, subject: Subject) -> dict[str, int]
             mine = spark.table(customer_rows).where(
                 F.expr(subject.predicate("analytics.customer_delinquency"))
             )
-            by_as_of = contribution(mine, ["as_of"]).localCheckpoint(eager=True)
-            by_cohort = contribution(mine, ["as_of", "cohort_month"]).localCheckpoint(eager=True)
+            by_as_of = checkpoint(contribution(mine, ["as_of"]))
+            by_cohort = checkpoint(contribution(mine, ["as_of", "cohort_month"]))
             correct_figures(spark, f"{catalog}.analytics.delinquency_summary", by_as_of, ["as_of"], True)
             correct_figures(
                 spark,

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructType
 
 from jobs import pseudonyms
+from jobs.checkpoint import checkpoint
 from jobs.context import catalog_name
 from jobs.faults import fault_point
 from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT
@@ -660,7 +661,7 @@ def classified_records(
     """
     current = spark.table(f"{catalog}.curated.{source.name}")
     validated = validate(parse(read_records(spark, files), source), source).drop("rec")
-    return classify(validated, current, source).localCheckpoint(eager=True)
+    return checkpoint(classify(validated, current, source))
 
 
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.checkpoint import checkpoint
 from jobs.context import job_env
 
 KEY_ENV = "LAKEHOUSE_PSEUDONYM_KEY"
@@ -78,5 +79,5 @@ def rewrite(spark: SparkSession, table: str, columns: list[str], key_hex: str | 
     order = current.columns
     base = current.drop(*[pseudonym_column(c) for c in columns])
     # materialised first: the overwrite replaces the very files it reads
-    fresh = with_pseudonyms(base, columns, key_hex).select(*order).localCheckpoint(eager=True)
+    fresh = checkpoint(with_pseudonyms(base, columns, key_hex).select(*order))
     fresh.writeTo(table).overwrite(F.lit(True))

@@ -39,6 +39,7 @@ from urllib.parse import urlparse
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.checkpoint import checkpoint
 from jobs.context import check_cancelled
 from jobs.faults import SimulatedDeath
 from jobs.jvm import jvm_of
@@ -390,7 +391,7 @@ def revert_net_change(
     )
     theirs = new.join(changed_keys, key, "left_semi").select(*key, F.col("_row_hash").alias("_own_hash"))
     earlier = old.join(changed_keys, key, "left_semi")
-    plan = changed_keys.join(theirs, key, "left").join(earlier, key, "left").localCheckpoint(eager=True)
+    plan = checkpoint(changed_keys.join(theirs, key, "left").join(earlier, key, "left"))
     view = f"_revert_{uuid.uuid4().hex[:8]}"
     plan.createOrReplaceTempView(view)
     columns = spark.table(table).columns

@@ -13,7 +13,7 @@ from typing import Any
 
 from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
 from jobs.writes import DEFAULT_WAIT
-from lakehouse import artifacts, policies, provision, render
+from lakehouse import artifacts, cluster, cluster_nodes, policies, provision, render
 from lakehouse import secrets as secret_store
 from lakehouse.airflow_service import Airflow
 from lakehouse.governance_agent import GovernanceAgent
@@ -27,24 +27,37 @@ class InputMissing(RuntimeError):
     """No input file matches what the user gave."""
 
 
-def cmd_up(settings: Settings, _: argparse.Namespace) -> int:
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     artifacts.ensure_all(settings)
+    cluster.choose(settings, chosen_topology(settings, args))
     secrets = secret_store.ensure(settings.secrets_file, passwords_for_users())
     render.render_all(settings, secrets)
+    launched = cluster_nodes.before_services(settings)
     for service in all_services(settings):
         service.start(secrets)
         say(f"{service.name} healthy")
+    cluster_nodes.after_services(settings, launched)
     provision.provision(settings, secrets)
     GovernanceAgent(settings).start(secrets)
     say("governance agent healthy")
     if settings["spark"]["service"]:
         SparkService(settings).ensure_current()
         say("spark service healthy")
+    cluster_nodes.after_spark(settings)
     Airflow(settings).start(secrets)
     say("airflow healthy")
     say(f"stack up in {time.monotonic() - started:.0f}s")
     return cmd_status(settings, argparse.Namespace())
+
+
+def chosen_topology(settings: Settings, args: argparse.Namespace) -> str:
+    """`up --cluster` / `up --single`, else the settings' (LAKEHOUSE_TOPOLOGY), else single."""
+    if getattr(args, "cluster", False):
+        return cluster.CLUSTER
+    if getattr(args, "single", False):
+        return cluster.SINGLE
+    return cluster.configured(settings)
 
 
 def passwords_for_users() -> list[str]:
@@ -207,12 +220,18 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
 
     StreamApp(settings).stop()
     stopping: list[Service] = [Airflow(settings), SparkService(settings), GovernanceAgent(settings)]
-    for service in [*stopping, *reversed(all_services(settings))]:
+    for service in stopping:
+        service.stop()
+        say(f"{service.name} stopped")
+    for name in cluster_nodes.stop_all(settings):
+        say(f"{name} stopped")
+    for service in reversed(all_services(settings)):
         service.stop()
         say(f"{service.name} stopped")
     if args.purge:
         for service in [*all_services(settings), GovernanceAgent(settings), Airflow(settings)]:
             service.purge()
+        cluster_nodes.purge(settings)
         for path in (settings.home / "landing", settings.home / "build"):
             shutil.rmtree(path, ignore_errors=True)
         (settings.home / "alerts.log").unlink(missing_ok=True)
@@ -222,13 +241,26 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
     all_ok = True
-    print(f"{'service':<10} {'health':<9} address")
     extra = [SparkService(settings)] if settings["spark"]["service"] else []
-    for service in [*all_services(settings), GovernanceAgent(settings), *extra, Airflow(settings)]:
-        st = service.status()
+    services = [*all_services(settings), GovernanceAgent(settings), *extra, Airflow(settings)]
+    lines = [s.status() for s in services[:3]] + cluster_nodes.statuses(settings)
+    lines += [s.status() for s in services[3:]]
+    width = max(10, *(len(st.name) + 1 for st in lines))
+    print(f"{'service':<{width}} {'health':<9} address")
+    for st in lines:
         all_ok &= st.healthy
         health = "healthy" if st.healthy else "down"
-        print(f"{st.name:<10} {health:<9} {st.address}  {st.detail}".rstrip())
+        print(f"{st.name:<{width}} {health:<9} {st.address}  {st.detail}".rstrip())
+    if cluster.is_cluster(settings):
+        print(
+            f"cluster topology: Spark master UI {cluster.spark_master_ui(settings)}, "
+            f"Trino UI {cluster.trino_ui(settings)}"
+        )
+    used = cluster_nodes.memory(settings)
+    print(
+        f"memory: {used['rss'] / 2**30:.1f} GiB RSS ({used['pss'] / 2**30:.1f} GiB PSS) in "
+        f"{used['processes']} processes of this stack"
+    )
     print(f"runtime home: {settings.home}\nsecrets: {settings.secrets_file}")
     from lakehouse.orchestration import recent_alerts
 
@@ -535,7 +567,15 @@ def add_wait(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start MinIO, PostgreSQL and Trino; provision").set_defaults(func=cmd_up)
+    up = sub.add_parser("up", help="start MinIO, PostgreSQL and Trino; provision")
+    topology = up.add_mutually_exclusive_group()
+    topology.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also a Spark standalone master and workers, and Trino workers (docs/cluster.md)",
+    )
+    topology.add_argument("--single", action="store_true", help="one Spark process, one Trino node")
+    up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the stack")
     down.add_argument(
         "--purge", action="store_true", help="also delete all data (keeps downloaded artifacts)"

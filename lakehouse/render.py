@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from lakehouse import governance, policies
+from lakehouse import cluster, governance, policies
 from lakehouse import secrets as secret_store
 from lakehouse.governance import EVENTS_PATH
 from lakehouse.secrets import write_private
@@ -61,14 +61,15 @@ def spark_conf_dir(settings: Settings) -> Path:
 def render_spark(settings: Settings, secrets: dict[str, str]) -> Path:
     spark = settings["spark"]
     values = common_values(settings, secrets, "SPARK") | {
-        "spark_master": spark["master"],
+        "spark_master": cluster.spark_master(settings),
         "driver_memory": spark["driver_memory"],
         "executor_memory": spark["executor_memory"],
         "shuffle_partitions": spark["shuffle_partitions"],
         "spark_jars": ",".join(str(p) for p in settings.spark_jars),
     }
     target = spark_conf_dir(settings) / "spark-defaults.conf"
-    write_private(target, _render(CATALOG_CONFIG / "spark-defaults.conf.template", values))
+    text = _render(CATALOG_CONFIG / "spark-defaults.conf.template", values)
+    write_private(target, text + cluster.spark_conf_block(settings))
     return target
 
 
@@ -162,12 +163,11 @@ def render_trino(settings: Settings, secrets: dict[str, str]) -> Path:
         "https_port": trino["https_port"],
         "keystore": keystore,
         "shared_secret": secrets["TRINO_SHARED_SECRET"],
-        "query_max_memory": trino["query_max_memory_per_node"],
-        "heap": trino["heap"],
         "node_id": node_id_file.read_text().strip(),
         "data_dir": data_dir,
         "password_file": password_db,
     }
+    values |= cluster.trino_coordinator_values(settings)  # heap, memory, scheduling: per topology
     rules_file, group_file = policies.install(settings, governance.live_columns(settings))
     gov = settings["governance"]
     values |= {
@@ -193,10 +193,12 @@ def render_trino(settings: Settings, secrets: dict[str, str]) -> Path:
         _render(TRINO_ETC / "catalog" / "lakehouse.properties.template", values),
     )
     write_private(password_db, password_file_text(trino_users(secrets), previous))
+    cluster.render_trino_workers(settings, values)
     return etc
 
 
 def render_all(settings: Settings, secrets: dict[str, str]) -> None:
     render_spark(settings, secrets)
+    cluster.render_spark_daemons(settings)
     render_pyiceberg(settings, secrets)
     render_trino(settings, secrets)

@@ -37,6 +37,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
             name = f"LAKEHOUSE_{section}_{key}".upper()
             if name in env:
                 values[key] = _coerce(default, env[name])
+    # LAKEHOUSE_TOPOLOGY=cluster is the short name of LAKEHOUSE_CLUSTER_TOPOLOGY
+    if "LAKEHOUSE_TOPOLOGY" in env and "LAKEHOUSE_CLUSTER_TOPOLOGY" not in env:
+        config["cluster"]["topology"] = env["LAKEHOUSE_TOPOLOGY"]
     return config
 
 

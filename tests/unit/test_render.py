@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bcrypt
 
-from lakehouse import policies, render
+from lakehouse import cluster, policies, render
 from lakehouse.secrets import GENERATED
 from lakehouse.settings import Settings
 
@@ -70,3 +70,40 @@ def test_password_file_uses_2y_bcrypt_and_is_stable() -> None:
     assert bcrypt.checkpw(b"s3cret-pass", digest.replace("$2y$", "$2b$", 1).encode())
     assert render.password_file_text({"admin": "s3cret-pass"}, previous=text) == text
     assert render.password_file_text({"admin": "other"}, previous=text) != text
+
+
+def test_cluster_topology_is_configuration_only(tmp_path: Path) -> None:
+    s = settings_for(tmp_path, LAKEHOUSE_TOPOLOGY="cluster", LAKEHOUSE_CLUSTER_SPARK_MASTER_PORT="17077")
+    assert cluster.configured(s) == cluster.CLUSTER
+    cluster.choose(s, cluster.configured(s))
+    secrets = fake_secrets()
+    render.render_all(s, secrets)
+    spark = (s.conf_dir / "spark" / "spark-defaults.conf").read_text()
+    assert "spark.master                                          spark://127.0.0.1:17077\n" in spark
+    assert "spark.lakehouse.checkpoint.replicas                   2\n" in spark
+    coordinator = s.conf_dir / "trino"
+    worker = s.conf_dir / "trino-worker-1"
+    assert "node-scheduler.include-coordinator=false\n" in (coordinator / "config.properties").read_text()
+    worker_config = (worker / "config.properties").read_text()
+    assert "coordinator=false\n" in worker_config
+    assert f"discovery.uri=http://127.0.0.1:{s['trino']['http_port']}\n" in worker_config
+    assert f"internal-communication.shared-secret={secrets['TRINO_SHARED_SECRET']}\n" in worker_config
+    # the same catalog and access rules on both nodes
+    for name in ("catalog/lakehouse.properties", "access-control.properties"):
+        assert (worker / name).read_text() == (coordinator / name).read_text()
+    assert (worker / "config.properties").stat().st_mode & 0o777 == 0o600
+    # the Spark master and workers are told no secret
+    daemons = "".join(p.read_text() for p in cluster.spark_daemon_conf_dir(s).iterdir())
+    assert not [key for key, value in secrets.items() if value in daemons]
+
+
+def test_single_topology_has_no_cluster_node(tmp_path: Path) -> None:
+    s = settings_for(tmp_path)
+    assert cluster.topology(s) == cluster.SINGLE
+    render.render_all(s, fake_secrets())
+    spark = (s.conf_dir / "spark" / "spark-defaults.conf").read_text()
+    assert "spark.master                                          local[2]\n" in spark
+    assert "spark.lakehouse.checkpoint.replicas" not in spark
+    config = (s.conf_dir / "trino" / "config.properties").read_text()
+    assert "node-scheduler.include-coordinator=true\n" in config
+    assert not (s.conf_dir / "trino-worker-1").exists()

@@ -1,0 +1,28 @@
+"""Local checkpoints that survive a lost worker on a cluster.
+
+`df.localCheckpoint(eager=True)` computes a DataFrame once and cuts its plan; its blocks live on
+the executors that computed them, so on a cluster a worker that dies takes its share with it and
+every later read of the checkpoint fails ("Checkpoint block ... not found"). With
+`spark.lakehouse.checkpoint.replicas` = 2 (rendered in the cluster topology) each block is also
+kept on a second executor: a lost worker loses none, its tasks are retried on the others and the
+job goes on. On one machine (local[N], one executor) it stays 1: nothing changes there.
+"""
+
+from __future__ import annotations
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+
+REPLICAS = "spark.lakehouse.checkpoint.replicas"
+
+
+def replicas(df: DataFrame) -> int:
+    return max(1, int(df.sparkSession.conf.get(REPLICAS, "1") or 1))
+
+
+def checkpoint(df: DataFrame) -> DataFrame:
+    """`df` computed now, its plan cut, its blocks on `spark.lakehouse.checkpoint.replicas` executors."""
+    copies = replicas(df)
+    if copies == 1:
+        return df.localCheckpoint(eager=True)
+    return df.localCheckpoint(eager=True, storageLevel=StorageLevel(True, True, False, False, copies))
