@@ -306,7 +306,7 @@ def test_no_secret_on_any_command_line_while_the_stack_starts(cli, settings) -> 
 
     def sample() -> None:
         while not stop.is_set():
-            seen.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+            seen.append(subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout)
             time.sleep(0.05)
 
     thread = threading.Thread(target=sample, daemon=True)
