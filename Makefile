@@ -20,7 +20,7 @@ demo: sync            ## start the stack, ingest data/sample, show results throu
 	$(UV) run lakehouse demo
 
 test: sync lint       ## unit + integration tests against the real stack
-	$(UV) run pytest tests
+	$(UV) run pytest tests --durations=15
 
 check: lint           ## before a commit: lint + the fast unit tests (no Spark), under a minute
 	$(UV) run pytest tests/unit -m "not slow and not integration" -q
