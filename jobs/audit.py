@@ -17,10 +17,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.context import catalog_name
-from jobs.protocol import EXIT_LOCK_TIMEOUT
+from jobs.protocol import DEFAULT_WAIT, EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import TABLES, ensure
-from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer, new_run_id
+from jobs.writes import LockTimeout, Writer, new_run_id
 
 QUERY_LOG = "governance.query_log"
 

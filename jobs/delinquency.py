@@ -29,12 +29,12 @@ from jobs import pseudonyms
 from jobs.checkpoint import checkpoint
 from jobs.context import catalog_name
 from jobs.faults import fault_point
-from jobs.protocol import EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
+from jobs.protocol import DEFAULT_WAIT, EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
 from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
 from jobs.tables import TABLES, ensure
 from jobs.timing import recording, step
-from jobs.writes import DEFAULT_WAIT, Files, LockTimeout, Run, Writer, current_snapshot, new_run_id
+from jobs.writes import Files, LockTimeout, Run, Writer, current_snapshot, new_run_id
 
 # The rules shipped with the jobs (read as package data: the jobs may run from a zip).
 DEFAULT_RULES = "jobs/rules/delinquency.toml"

@@ -35,10 +35,10 @@ from jobs import delinquency
 from jobs.checkpoint import checkpoint
 from jobs.context import catalog_name, job_env
 from jobs.jvm import jvm_of
-from jobs.protocol import EXIT_LOCK_TIMEOUT
+from jobs.protocol import DEFAULT_WAIT, EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import TABLES, ensure
-from jobs.writes import DEFAULT_WAIT, Files, LockTimeout, Writer, new_run_id
+from jobs.writes import Files, LockTimeout, Writer, new_run_id
 
 ERASURE_LOG = "governance.erasure_log"
 DATA_TABLES = [name for name in TABLES if not name.startswith("governance.")]

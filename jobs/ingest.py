@@ -25,23 +25,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, StringType, StructType
+from pyspark.sql.types import ArrayType, StringType
 
 from jobs import pseudonyms
 from jobs.checkpoint import checkpoint
 from jobs.context import catalog_name
 from jobs.faults import fault_point
-from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT
+from jobs.protocol import DEFAULT_WAIT, EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT
 from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
 from jobs.sources import CORRUPT, SOURCES, Source
 from jobs.tables import TABLES, ensure
 from jobs.timing import recording, step
-from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer, current_snapshot
+from jobs.writes import LockTimeout, Writer, current_snapshot
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
@@ -404,7 +404,7 @@ def typed_columns(source: Source) -> dict[str, Column]:
         elif name in {source.amount_column, "fee_amount"}:
             expr = r(name) if name != "fee_amount" else m(name)
             cols[name] = _amount(expr)
-        elif name in cast(StructType, source.schema["metadata"].dataType).fieldNames():
+        elif name in source.metadata_fields:
             cols[name] = m(name).try_cast(sql_type.lower()) if sql_type != "STRING" else m(name)
         else:
             cols[name] = r(name)

@@ -14,10 +14,10 @@ import sys
 from pyspark.sql import SparkSession
 
 from jobs.context import catalog_name
-from jobs.protocol import EXIT_LOCK_TIMEOUT
+from jobs.protocol import DEFAULT_WAIT, EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import namespaces
-from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer
+from jobs.writes import LockTimeout, Writer
 
 
 def tables(spark: SparkSession, catalog: str) -> list[str]:

@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -26,26 +26,33 @@ def _get(url: str) -> Any:
         return json.loads(response.read())
 
 
-def describe(api: str, group: str | None, started: float) -> str | None:
-    """One progress line, or None when no Spark job of the group is running."""
-    jobs = [j for j in _get(f"{api}/jobs?status=running") if group is None or j.get("jobGroup") == group]
-    if not jobs:
+def describe(api: str, group: str | None, started: float, final: bool = False) -> str | None:
+    """One progress line: the group's running jobs (None when none runs), or with `final` every
+    job the group ran, as the closing line."""
+    jobs_url, stages_url = (
+        (f"{api}/jobs", f"{api}/stages")
+        if final
+        else (f"{api}/jobs?status=running", f"{api}/stages?status=active")
+    )
+    jobs = [j for j in _get(jobs_url) if group is None or j.get("jobGroup") == group]
+    if not jobs and not final:
         return None
     stage_ids = {s for j in jobs for s in j.get("stageIds", [])}
-    stages = [s for s in _get(f"{api}/stages?status=active") if s["stageId"] in stage_ids]
+    stages = [s for s in _get(stages_url) if s["stageId"] in stage_ids]
     done = sum(j.get("numCompletedTasks", 0) for j in jobs)
     total = sum(j.get("numTasks", 0) for j in jobs)
     read = sum(s.get("inputRecords", 0) for s in stages)
+    elapsed = f"[progress] {time.monotonic() - started:5.0f}s  "
+    if final:
+        return f"{elapsed}done: {len(jobs)} Spark job(s), {done} tasks, {read:,} records read"
     names = ", ".join(sorted({s["name"].split(" at ")[0][:40] for s in stages})) or "planning"
-    return (
-        f"[progress] {time.monotonic() - started:5.0f}s  {len(jobs)} Spark job(s), stage {names}: "
-        f"tasks {done}/{total}, {read:,} records read"
-    )
+    return f"{elapsed}{len(jobs)} Spark job(s), stage {names}: tasks {done}/{total}, {read:,} records read"
 
 
 @contextmanager
 def reporting(spark: SparkSession, group: str | None) -> Iterator[None]:
-    """Print a progress line every INTERVAL seconds while the block runs."""
+    """Print a progress line every INTERVAL seconds while the block runs, and a closing line with
+    what it ran (also when the block failed: it tells how far the job got)."""
     sc = spark.sparkContext
     ui = sc.uiWebUrl
     if not ui:
@@ -79,3 +86,5 @@ def reporting(spark: SparkSession, group: str | None) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=INTERVAL + 1)
+        with suppress(OSError, ValueError, KeyError):  # a UI gone (session stopped): nothing to add
+            print(describe(api, group, started, final=True), file=out, flush=True)

@@ -8,3 +8,4 @@ RESULT_MARKER = "LAKEHOUSE_RESULT "
 EXIT_INPUT_REFUSED = 3  # malformed or missing input, failed data-quality check: do not retry
 EXIT_NOTHING_TO_DO = 4  # e.g. a curated table never loaded: skip, with the reason printed
 EXIT_LOCK_TIMEOUT = 5  # a table's write lock stayed taken by another writer: retry later
+DEFAULT_WAIT = 600.0  # seconds a writer waits for a lock before giving up (exit 5)

@@ -11,11 +11,12 @@ keys travel as a one-row broadcast table, never as literals, so no query plan sh
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from typing import TYPE_CHECKING
 
-from jobs.checkpoint import checkpoint
 from jobs.context import job_env
+
+if TYPE_CHECKING:  # Spark is imported where it is used: the CLI names pseudonym columns without it
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 KEY_ENV = "LAKEHOUSE_PSEUDONYM_KEY"
 PREFIX = "anon_"
@@ -54,12 +55,16 @@ def key_table(spark: SparkSession, key_hex: str | None = None) -> DataFrame:
 
 
 def _hmac_hex(value: Column) -> Column:
+    from pyspark.sql import functions as F
+
     inner = F.unhex(F.sha2(F.concat(F.col(_IPAD), F.encode(value, "UTF-8")), 256))
     return F.sha2(F.concat(F.col(_OPAD), inner), 256)
 
 
 def with_pseudonyms(df: DataFrame, columns: list[str], key_hex: str | None = None) -> DataFrame:
     """`df` plus `<column>_pseudonym` for each of `columns` (NULL where the value is NULL)."""
+    from pyspark.sql import functions as F
+
     if not columns:
         return df
     keyed = df.crossJoin(F.broadcast(key_table(df.sparkSession, key_hex)))
@@ -75,6 +80,10 @@ def with_pseudonyms(df: DataFrame, columns: list[str], key_hex: str | None = Non
 def rewrite(spark: SparkSession, table: str, columns: list[str], key_hex: str | None = None) -> None:
     """Recompute `<column>_pseudonym` for every row of `table` (a new column after an upgrade,
     or a new key): one overwrite, one atomic Iceberg commit. Costs a full rewrite of the table."""
+    from pyspark.sql import functions as F
+
+    from jobs.checkpoint import checkpoint
+
     current = spark.table(table)
     order = current.columns
     base = current.drop(*[pseudonym_column(c) for c in columns])

@@ -16,10 +16,10 @@ from pyspark.sql import SparkSession
 
 from jobs import pseudonyms
 from jobs.context import catalog_name, job_env
-from jobs.protocol import EXIT_LOCK_TIMEOUT
+from jobs.protocol import DEFAULT_WAIT, EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import TABLES
-from jobs.writes import DEFAULT_WAIT, LockTimeout, Writer, new_run_id
+from jobs.writes import LockTimeout, Writer, new_run_id
 
 NEXT_KEY_ENV = "LAKEHOUSE_PSEUDONYM_KEY_NEXT"
 

@@ -9,18 +9,53 @@ validated and cast exactly, instead of being guessed by schema inference.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pyspark.sql.types import StringType, StructField, StructType
-
-
-def _strings(*names: str) -> list[StructField]:
-    return [StructField(name, StringType()) for name in names]
-
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
 
 CORRUPT = "_corrupt_record"
 
-TRANSACTION_SOURCE = StructType(
-    _strings(
+
+@dataclass(frozen=True)
+class Source:
+    """What the ingestion job needs to know about one source."""
+
+    name: str  # also the table name in raw and curated
+    id_column: str  # natural key of the curated table
+    fields: tuple[str, ...]  # top-level fields of the JSON records (v1 and v2 names)
+    metadata_fields: tuple[str, ...]  # fields of the nested `metadata` object
+    amount_column: str
+    date_column: str  # curated name; the v1 name is an alias of it
+    date_alias: str
+    required_ids: tuple[str, ...]
+    # curated column -> SQL type, in table order (lineage columns are added by the job)
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def schema(self) -> StructType:
+        """The reader's schema: every leaf a string, plus the corrupt-record column.
+
+        Built on use, so the CLI reads the contracts without importing Spark.
+        """
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        def strings(names: tuple[str, ...]) -> list[StructField]:
+            return [StructField(name, StringType()) for name in names]
+
+        return StructType(
+            strings(self.fields)
+            + [
+                StructField("metadata", StructType(strings(self.metadata_fields))),
+                StructField(CORRUPT, StringType()),
+            ]
+        )
+
+
+TRANSACTIONS = Source(
+    name="transactions",
+    id_column="transaction_id",
+    fields=(
         "transaction_id",
         "customer_id",
         "amount",
@@ -30,60 +65,8 @@ TRANSACTION_SOURCE = StructType(
         "due_date",
         "payment_terms",
         "status",
-    )
-    + [
-        StructField(
-            "metadata",
-            StructType(
-                _strings("product_category", "sales_rep", "channel", "discount_applied", "installments")
-            ),
-        ),
-        StructField(CORRUPT, StringType()),
-    ]
-)
-
-PAYMENT_SOURCE = StructType(
-    _strings(
-        "payment_id",
-        "transaction_id",
-        "customer_id",
-        "amount_paid",
-        "currency",
-        "date_paid",
-        "payment_date",
-        "payment_method",
-        "payment_type",
-        "status",
-    )
-    + [
-        StructField(
-            "metadata",
-            StructType(_strings("processor", "fee_amount", "reference_number", "ip_address", "user_agent")),
-        ),
-        StructField(CORRUPT, StringType()),
-    ]
-)
-
-
-@dataclass(frozen=True)
-class Source:
-    """What the ingestion job needs to know about one source."""
-
-    name: str  # also the table name in raw and curated
-    id_column: str  # natural key of the curated table
-    schema: StructType
-    amount_column: str
-    date_column: str  # curated name; the v1 name is an alias of it
-    date_alias: str
-    required_ids: tuple[str, ...]
-    # curated column -> SQL type, in table order (lineage columns are added by the job)
-    columns: tuple[tuple[str, str], ...]
-
-
-TRANSACTIONS = Source(
-    name="transactions",
-    id_column="transaction_id",
-    schema=TRANSACTION_SOURCE,
+    ),
+    metadata_fields=("product_category", "sales_rep", "channel", "discount_applied", "installments"),
     amount_column="amount",
     date_column="transaction_date",
     date_alias="date",
@@ -108,7 +91,19 @@ TRANSACTIONS = Source(
 PAYMENTS = Source(
     name="payments",
     id_column="payment_id",
-    schema=PAYMENT_SOURCE,
+    fields=(
+        "payment_id",
+        "transaction_id",
+        "customer_id",
+        "amount_paid",
+        "currency",
+        "date_paid",
+        "payment_date",
+        "payment_method",
+        "payment_type",
+        "status",
+    ),
+    metadata_fields=("processor", "fee_amount", "reference_number", "ip_address", "user_agent"),
     amount_column="amount_paid",
     date_column="payment_date",
     date_alias="date_paid",

@@ -43,10 +43,10 @@ from jobs.checkpoint import checkpoint
 from jobs.context import check_cancelled
 from jobs.faults import SimulatedDeath
 from jobs.jvm import jvm_of
+from jobs.protocol import DEFAULT_WAIT
 
 RUN_PROPERTY = "lakehouse.run-id"
 SNAPSHOT_PROPERTY_CONF = f"spark.sql.iceberg.snapshot-property.{RUN_PROPERTY}"
-DEFAULT_WAIT = 600.0  # seconds a writer waits for a lock before giving up (retryable)
 
 
 class LockTimeout(RuntimeError):

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.protocol import EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
-from jobs.writes import DEFAULT_WAIT
+from jobs.protocol import DEFAULT_WAIT, EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT, EXIT_NOTHING_TO_DO
 from lakehouse import artifacts, cluster, cluster_nodes, policies, provision, render
 from lakehouse import secrets as secret_store
 from lakehouse.airflow_service import Airflow

@@ -7,10 +7,6 @@ import subprocess
 from string import Template
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 from lakehouse import artifacts
 from lakehouse import secrets as secret_store
 from lakehouse.services import Postgres, say
@@ -69,6 +65,9 @@ def catalog_database(settings: Settings, secrets: dict[str, str]) -> None:
 
 def s3_client(settings: Settings, access_key: str, secret_key: str) -> Any:
     """A plain S3 client: endpoint, region and addressing style come from the settings."""
+    import boto3  # on use: most commands never reach the object store
+    from botocore.config import Config
+
     style = "path" if settings["s3"]["path_style_access"] else "virtual"
     return boto3.client(
         "s3",
@@ -82,6 +81,8 @@ def s3_client(settings: Settings, access_key: str, secret_key: str) -> Any:
 
 def buckets(settings: Settings, secrets: dict[str, str]) -> None:
     """Private buckets whose every object is encrypted at rest (SSE-S3, MinIO's KMS key)."""
+    from botocore.exceptions import ClientError
+
     client = s3_client(settings, secrets["MINIO_ROOT_USER"], secrets["MINIO_ROOT_PASSWORD"])
     sse = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
     for bucket in settings.buckets:

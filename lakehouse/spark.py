@@ -152,7 +152,7 @@ def submit(
         nonlocal result
         if kind == "out" and line.startswith(RESULT_MARKER):
             result = json.loads(line[len(RESULT_MARKER) :])
-        elif line.startswith("[progress]"):
+        elif line.startswith("[progress]") and " done: " not in line:  # the closing line stays
             progress.show(line)
         else:
             progress.clear()

@@ -6,9 +6,10 @@ Trino node) on the same stack, made first; the cluster runs must give the same r
 content by content. Volatile bookkeeping (batch and run ids, timestamps, snapshot ids) differs
 between any two runs and is left out of the content hash.
 
-The module brings the session stack to the cluster topology and back to the single one at the
-end (both share the data); it empties the data tables before each load, and it is the last
-integration module, so no later test sees the difference.
+The module brings the session stack to the cluster topology and leaves the way back to the single
+one (both share the data) to the next command any later test runs (`cli.restore`): as the last
+integration module, its session ends with `lakehouse down` instead. It empties the data tables
+before each load, so no later test sees its data either.
 """
 
 from __future__ import annotations
@@ -134,10 +135,11 @@ def reference(cli, settings, dataset) -> Snapshot:
 
 @pytest.fixture(scope="module")
 def on_cluster(cli, settings, reference) -> Iterator[None]:
-    """The stack in the cluster topology for the module's tests, back to single afterwards."""
+    """The stack in the cluster topology for the module's tests, back to single before whatever
+    command comes next (fully usable meanwhile: a coordinator with a worker answers every query)."""
     cli.run("up", "--cluster")
     yield
-    cli.run("up", "--single")
+    cli.restore.append(("up", "--single"))
 
 
 @pytest.fixture(scope="module")
