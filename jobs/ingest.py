@@ -463,7 +463,13 @@ def validate(parsed: DataFrame, source: Source) -> DataFrame:
     ).withColumn("schema_version", F.when(F.col("is_object"), schema_version))
 
 
-def classify(validated: DataFrame, current: DataFrame, source: Source) -> DataFrame:
+# A batch up to this many records is compared with the curated table by broadcasting its ids
+# into the table's scan (no shuffle of the table's rows); a larger one by a shuffle join.
+SMALL_BATCH_RECORDS = 250_000
+FILE_OPEN_COST = 512 * 1024  # bytes: what opening a file costs, compared to reading it
+
+
+def classify(validated: DataFrame, current: DataFrame, source: Source, small: bool = False) -> DataFrame:
     """Gives each valid or rejected record exactly one `outcome`.
 
     - rejected: failed at least one rule.
@@ -487,6 +493,12 @@ def classify(validated: DataFrame, current: DataFrame, source: Source) -> DataFr
         .withColumn("_winner_hash", F.first("record_hash").over(last_first))
     )
     existing = current.select(F.col(key).alias("_cur_id"), F.col("record_hash").alias("_cur_hash"))
+    if small:
+        # a small batch into a large table: only the curated rows of the batch's ids take part,
+        # found by probing the table's scan with the broadcast ids (the batch is parsed twice,
+        # which costs far less than shuffling every curated row)
+        ids = validated.select(F.col(key).alias("_cur_id")).where(F.col("_cur_id").isNotNull()).distinct()
+        existing = F.broadcast(existing.join(F.broadcast(ids), "_cur_id", "left_semi"))
     joined = ranked.join(existing, ranked[key] == existing["_cur_id"], "left")
     outcome = (
         F.when(~F.col("_valid"), "rejected")
@@ -520,20 +532,38 @@ class Account:
         return self.received == self.accepted + self.rejected + self.duplicates
 
 
-def account(records: DataFrame | int, classified: DataFrame) -> Account:
+def outcome_tests() -> dict[str, Column]:
+    """Account field -> which classified records it counts."""
+    return {
+        "accepted": F.col("outcome") == "accepted",
+        "rejected": F.col("outcome") == "rejected",
+        "duplicates": F.col("outcome") == "duplicate",
+        "inserted": F.col("change") == "insert",
+        "updated": F.col("change") == "update",
+        "superseded": F.col("superseded"),
+    }
+
+
+def tally(classified: DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+    """One pass over the classified batch: its outcome counts, and per file with a malformed
+    record the first one's number (the result has one row per file, whatever the batch's size)."""
+    rows = (
+        classified.groupBy("source_file")
+        .agg(
+            F.min(F.when(F.col("malformed"), F.col("record_number"))).alias("_first_malformed"),
+            *[F.sum(F.when(test, 1).otherwise(0)).alias(name) for name, test in outcome_tests().items()],
+        )
+        .collect()
+    )
+    counts = {name: sum(int(r[name] or 0) for r in rows) for name in outcome_tests()}
+    malformed = {r.source_file: int(r._first_malformed) for r in rows if r._first_malformed is not None}
+    return counts, malformed
+
+
+def account(records: DataFrame | int, classified: DataFrame, counts: dict[str, int] | None = None) -> Account:
     """Counts from two independent sides: records in the files, and outcomes after all joins."""
     received = records if isinstance(records, int) else records.count()
-    row = classified.agg(
-        F.sum(F.when(F.col("outcome") == "accepted", 1).otherwise(0)).alias("accepted"),
-        F.sum(F.when(F.col("outcome") == "rejected", 1).otherwise(0)).alias("rejected"),
-        F.sum(F.when(F.col("outcome") == "duplicate", 1).otherwise(0)).alias("duplicates"),
-        F.sum(F.when(F.col("change") == "insert", 1).otherwise(0)).alias("inserted"),
-        F.sum(F.when(F.col("change") == "update", 1).otherwise(0)).alias("updated"),
-        F.sum(F.when(F.col("superseded"), 1).otherwise(0)).alias("superseded"),
-    ).first()
-    assert row is not None  # an aggregate without grouping answers one row
-    counts = {k: int(v or 0) for k, v in row.asDict().items()}
-    return Account(received=received, **counts)
+    return Account(received=received, **(counts if counts is not None else tally(classified)[0]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -572,26 +602,32 @@ class Prepared:
     account: Account = field(default_factory=Account)
 
 
-def already_ingested(spark: SparkSession, catalog: str, source: str) -> set[str]:
+def already_ingested(spark: SparkSession, catalog: str, sources: list[str]) -> dict[str, set[str]]:
+    """Source -> the content hashes of every file it ingested (one query for all the sources)."""
+    listed = ", ".join(f"'{name}'" for name in sources)
     rows = spark.sql(
-        f"SELECT DISTINCT f.sha256 FROM {catalog}.curated.ingestion_log "
-        f"LATERAL VIEW explode(files) t AS f WHERE source = '{source}'"
+        f"SELECT DISTINCT source, f.sha256 FROM {catalog}.curated.ingestion_log "
+        f"LATERAL VIEW explode(files) t AS f WHERE source IN ({listed})"
     ).collect()  # one row per ingested file: small, bounded by the number of files
-    return {r[0] for r in rows}
+    seen: dict[str, set[str]] = {name: set() for name in sources}
+    for source, sha256 in rows:
+        seen[source].add(sha256)
+    return seen
 
 
 def malformed_files(
-    parsed: DataFrame, files: list[InputFile], fetch: Callable[[str], bytes | None] | None = None
+    first_malformed: dict[str, int],
+    files: list[InputFile],
+    fetch: Callable[[str], bytes | None] | None = None,
 ) -> dict[str, str]:
     """Path -> where it first fails to parse, for every file with a malformed record."""
-    broken = parsed.where("malformed").groupBy("source_file").agg(F.min("record_number").alias("first"))
     problems = {}
-    for row in broken.collect():  # one row per broken file
-        f = next(f for f in files if f.path == row.source_file)
-        problems[f.path] = (
-            json_error_position(f.path, fetch)
+    for path, first in first_malformed.items():
+        f = next(f for f in files if f.path == path)
+        problems[path] = (
+            json_error_position(path, fetch)
             if f.fmt == "array"
-            else f"line {row.first}: not valid JSON (truncated?)"
+            else f"line {first}: not valid JSON (truncated?)"
         )
     return problems
 
@@ -604,6 +640,7 @@ def prepare(
     force: bool,
     fetch: Callable[[str], bytes | None] | None = None,
     quarantine: Callable[[InputFile, str], None] | None = None,
+    seen: set[str] | None = None,
 ) -> Prepared:
     """Read, parse, validate and classify one source; nothing is written here.
 
@@ -615,16 +652,20 @@ def prepare(
     """
     with step(f"{source.name}: describe files"):
         files = describe_files(paths, fetch)
-    with step(f"{source.name}: files already ingested"):
-        seen = set() if force else already_ingested(spark, catalog, source.name)
+    if force:
+        seen = set()
+    elif seen is None:  # not looked up by the caller
+        with step(f"{source.name}: files already ingested"):
+            seen = already_ingested(spark, catalog, [source.name])[source.name]
     todo = [f for f in files if f.sha256 not in seen]
     prepared = Prepared(source, todo, [f for f in files if f.sha256 in seen])
     if not todo:
         return prepared
     with step(f"{source.name}: parse, validate, classify"):
         classified = classified_records(spark, catalog, source, todo)
-    with step(f"{source.name}: malformed check"):
-        problems = malformed_files(classified, todo, fetch)
+    with step(f"{source.name}: outcomes and malformed files"):
+        counts, first_malformed = tally(classified)
+        problems = malformed_files(first_malformed, todo, fetch)
     if problems and quarantine is None:
         listed = "\n  ".join(f"{path}: {where}" for path, where in sorted(problems.items())[:5])
         raise MalformedInput(f"{source.name}: malformed input, batch refused, nothing written:\n  {listed}")
@@ -636,13 +677,15 @@ def prepare(
         prepared.files = todo
         if not todo:
             return prepared
+        classified.unpersist()
         classified = classified_records(spark, catalog, source, todo)
+        counts, _ = tally(classified)
     prepared.classified = classified
     with step(f"{source.name}: accounting"):
         # counted from the files apart from Spark, independently of every join and window since
         counted = [f.records for f in todo if f.records is not None]
         received = sum(counted) if len(counted) == len(todo) else read_records(spark, todo)
-        prepared.account = account(received, classified)
+        prepared.account = account(received, classified, counts)
     if not prepared.account.balanced():
         raise RuntimeError(f"{source.name}: accounting invariant failed, nothing written: {prepared.account}")
     return prepared
@@ -659,9 +702,16 @@ def classified_records(
     Checkpointed, not just cached: it cuts the plan's reference to the curated table, which
     MERGE INTO cannot plan through (and it pins the curated state the batch was compared to).
     """
-    current = spark.table(f"{catalog}.curated.{source.name}")
+    # Iceberg packs a scan's files into read tasks counting each file as at least its open cost
+    # (4 MB by default): the many small files that appends leave between two compactions would
+    # make one task per few files; counted nearer their size, they share a few tasks.
+    current = spark.read.option("file-open-cost", str(FILE_OPEN_COST)).table(
+        f"{catalog}.curated.{source.name}"
+    )
     validated = validate(parse(read_records(spark, files), source), source).drop("rec")
-    return checkpoint(classify(validated, current, source))
+    counted = [f.records for f in files]
+    small = all(n is not None for n in counted) and sum(n or 0 for n in counted) <= SMALL_BATCH_RECORDS
+    return checkpoint(classify(validated, current, source, small))
 
 
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:
@@ -878,8 +928,11 @@ def run(
         with step("tables"):
             for name, columns in ensure(spark, catalog, written).items():
                 backfill_pseudonyms(spark, catalog, name, columns)
+        with step("files already ingested"):
+            seen = already_ingested(spark, catalog, list(inputs)) if not force else {}
         prepared = {
-            name: prepare(spark, catalog, SOURCES[name], paths, force) for name, paths in inputs.items()
+            name: prepare(spark, catalog, SOURCES[name], paths, force, seen=seen.get(name, set()))
+            for name, paths in inputs.items()
         }
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():

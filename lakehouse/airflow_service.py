@@ -21,6 +21,9 @@ from lakehouse.services import ServiceError, Status, pid_alive, read_pid, say, s
 from lakehouse.settings import REPO_ROOT, Settings
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Task logs are files under the runtime home, which the API server reads directly: no log server
+# process beside the scheduler and the triggerer (about 140 MB each).
+ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
 
 
 def airflow_env(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
@@ -50,7 +53,9 @@ def airflow_env(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         AIRFLOW__API__WORKERS="1",
         AIRFLOW__API_AUTH__JWT_SECRET=secrets["AIRFLOW_JWT_SECRET"],
         AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
-        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="True",
+        # health comes from /api/v2/monitor/health (heartbeats in the database): no health server
+        # process beside the scheduler, and no fixed port 8974 shared by two stacks
+        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         # a task whose process died (e.g. with a killed scheduler) is failed and retried after 90 s
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="90",
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="10",
@@ -144,7 +149,7 @@ class Airflow:
             say(f"starting Airflow {component}")
             with self.log(component).open("ab") as log:
                 proc = subprocess.Popen(
-                    [airflow_bin(), component],
+                    [airflow_bin(), component, *ARGS.get(component, [])],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

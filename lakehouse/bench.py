@@ -92,17 +92,23 @@ BENCH = "bench itself, with DuckDB (not the stack)"
 
 @dataclass
 class MemorySampler:
+    settings: Settings | None = None  # when given: also the stack's PSS (lakehouse status's figure)
     interval: float = 0.5
     peak: dict[str, int] = field(default_factory=dict)
     peak_total: int = 0
+    peak_pss: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
+        from lakehouse.cluster_nodes import memory
+
         while not self.stop.wait(self.interval):
             now = rss_by_component()
             for name, value in now.items():
                 self.peak[name] = max(self.peak.get(name, 0), value)
             self.peak_total = max(self.peak_total, sum(v for k, v in now.items() if k != BENCH))
+            if self.settings is not None:  # RSS counts a page shared by N processes N times; PSS once
+                self.peak_pss = max(self.peak_pss, memory(self.settings)["pss"])
 
     def __enter__(self) -> MemorySampler:
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -294,7 +300,7 @@ def run(transactions: int, schema: str, dirty: float, seed: int, work: Path) -> 
     settings = Settings.load()
     require_empty(settings)
     result: dict[str, Any] = {"transactions": transactions, "schema": schema, "dirty_ratio": dirty}
-    with MemorySampler() as memory:
+    with MemorySampler(settings) as memory:
         say(f"generating {transactions:,} transactions and their payments ({schema}, dirty {dirty})")
         started = time.monotonic()
         big = generate(work / "big", transactions, schema, dirty, "B", seed)
@@ -337,6 +343,7 @@ def run(transactions: int, schema: str, dirty: float, seed: int, work: Path) -> 
         result["latency"] = latency(settings)
     result["memory_peak_mb"] = {k: v / 1e6 for k, v in sorted(memory.peak.items())}
     result["memory_peak_total_mb"] = memory.peak_total / 1e6
+    result["memory_peak_pss_mb"] = memory.peak_pss / 1e6
     result["machine"] = machine()
     result["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return result
@@ -423,6 +430,8 @@ def markdown(runs: list[dict[str, Any]], command: str) -> str:
         "| --- | --- |",
         *[f"| {k} | {v:,.0f} MB |" for k, v in r["memory_peak_mb"].items()],
         f"| **whole stack, peak of the sum (the bench apart)** | **{r['memory_peak_total_mb']:,.0f} MB** |",
+        f"| whole stack, peak of the summed PSS (a page shared by N processes counted 1/N in each) "
+        f"| {r.get('memory_peak_pss_mb', 0):,.0f} MB |",
     ]
     if len(runs) > 1:
         lines += [

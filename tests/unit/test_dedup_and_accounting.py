@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jobs.ingest import Account, account, classify, parse, validate
 from jobs.sources import TRANSACTIONS
 from tests.unit.helpers import records
@@ -14,11 +16,11 @@ def tx(tx_id: str, amount: float, customer: str = "A") -> str:
     )
 
 
-def run_classify(spark, raws, current_raws=()):
+def run_classify(spark, raws, current_raws=(), small=False):
     batch = records(spark, list(raws))
     validated = validate(parse(batch, TRANSACTIONS), TRANSACTIONS)
     current = validate(parse(records(spark, list(current_raws)), TRANSACTIONS), TRANSACTIONS)
-    classified = classify(validated, current, TRANSACTIONS)
+    classified = classify(validated, current, TRANSACTIONS, small)
     return batch, classified
 
 
@@ -48,14 +50,19 @@ def test_later_record_with_same_id_replaces_earlier(spark) -> None:
     assert str(winner.amount) == "11.00"
 
 
-def test_same_content_as_curated_is_a_duplicate_and_changed_content_an_update(spark) -> None:
+@pytest.mark.parametrize("small", [False, True], ids=["shuffle-join", "broadcast-ids"])
+def test_same_content_as_curated_is_a_duplicate_and_changed_content_an_update(spark, small) -> None:
     batch, classified = run_classify(
-        spark, [tx("1", 10), tx("2", 99), tx("3", 30)], current_raws=[tx("1", 10), tx("2", 20)]
+        spark,
+        [tx("1", 10), tx("2", 99), tx("3", 30), tx("1", 10)],
+        current_raws=[tx("1", 10), tx("2", 20), tx("4", 40)],
+        small=small,
     )
     assert outcomes(classified) == [
         (1, "duplicate", None, False),
         (2, "accepted", "update", False),
         (3, "accepted", "insert", False),
+        (4, "duplicate", None, False),
     ]
 
 
