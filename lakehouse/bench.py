@@ -99,15 +99,20 @@ class MemorySampler:
     peak_pss: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
+    pss_every: int = 10  # samples: PSS walks every process's page tables, so it is read every 5 s
+
     def run(self) -> None:
         from lakehouse.cluster_nodes import memory
 
+        samples = 0
         while not self.stop.wait(self.interval):
             now = rss_by_component()
             for name, value in now.items():
                 self.peak[name] = max(self.peak.get(name, 0), value)
             self.peak_total = max(self.peak_total, sum(v for k, v in now.items() if k != BENCH))
-            if self.settings is not None:  # RSS counts a page shared by N processes N times; PSS once
+            samples += 1
+            if self.settings is not None and samples % self.pss_every == 0:
+                # RSS counts a page shared by N processes N times; PSS counts it once
                 self.peak_pss = max(self.peak_pss, memory(self.settings)["pss"])
 
     def __enter__(self) -> MemorySampler:
@@ -430,7 +435,8 @@ def markdown(runs: list[dict[str, Any]], command: str) -> str:
         "| --- | --- |",
         *[f"| {k} | {v:,.0f} MB |" for k, v in r["memory_peak_mb"].items()],
         f"| **whole stack, peak of the sum (the bench apart)** | **{r['memory_peak_total_mb']:,.0f} MB** |",
-        f"| whole stack, peak of the summed PSS (a page shared by N processes counted 1/N in each) "
+        f"| whole stack, peak of the summed PSS (sampled every 5 s; a page shared by N processes "
+        f"counted 1/N in each) "
         f"| {r.get('memory_peak_pss_mb', 0):,.0f} MB |",
     ]
     if len(runs) > 1:
