@@ -495,8 +495,9 @@ def classify(validated: DataFrame, current: DataFrame, source: Source, small: bo
     existing = current.select(F.col(key).alias("_cur_id"), F.col("record_hash").alias("_cur_hash"))
     if small:
         # a small batch into a large table: only the curated rows of the batch's ids take part,
-        # found by probing the table's scan with the broadcast ids (the batch is parsed twice,
-        # which costs far less than shuffling every curated row)
+        # found by probing the table's scan with the broadcast ids instead of shuffling every
+        # curated row (the caller materialises a small batch first: its ids and its records
+        # come from one read of the files)
         ids = validated.select(F.col(key).alias("_cur_id")).where(F.col("_cur_id").isNotNull()).distinct()
         existing = F.broadcast(existing.join(F.broadcast(ids), "_cur_id", "left_semi"))
     joined = ranked.join(existing, ranked[key] == existing["_cur_id"], "left")
@@ -711,6 +712,8 @@ def classified_records(
     validated = validate(parse(read_records(spark, files), source), source).drop("rec")
     counted = [f.records for f in files]
     small = all(n is not None for n in counted) and sum(n or 0 for n in counted) <= SMALL_BATCH_RECORDS
+    if small:
+        validated = checkpoint(validated)
     return checkpoint(classify(validated, current, source, small))
 
 

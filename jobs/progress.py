@@ -21,8 +21,8 @@ from pyspark.sql import SparkSession
 INTERVAL = 3.0
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as response:
+def _get(url: str, timeout: float = 2) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -34,11 +34,12 @@ def describe(api: str, group: str | None, started: float, final: bool = False) -
         if final
         else (f"{api}/jobs?status=running", f"{api}/stages?status=active")
     )
-    jobs = [j for j in _get(jobs_url) if group is None or j.get("jobGroup") == group]
+    timeout = 10 if final else 2  # the closing line is printed once: it may wait for a busy driver
+    jobs = [j for j in _get(jobs_url, timeout) if group is None or j.get("jobGroup") == group]
     if not jobs and not final:
         return None
     stage_ids = {s for j in jobs for s in j.get("stageIds", [])}
-    stages = [s for s in _get(stages_url) if s["stageId"] in stage_ids]
+    stages = [s for s in _get(stages_url, timeout) if s["stageId"] in stage_ids]
     done = sum(j.get("numCompletedTasks", 0) for j in jobs)
     total = sum(j.get("numTasks", 0) for j in jobs)
     read = sum(s.get("inputRecords", 0) for s in stages)
@@ -86,5 +87,7 @@ def reporting(spark: SparkSession, group: str | None) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=INTERVAL + 1)
-        with suppress(OSError, ValueError, KeyError):  # a UI gone (session stopped): nothing to add
-            print(describe(api, group, started, final=True), file=out, flush=True)
+        for _ in range(3):  # a UI gone for good (the session stopped): nothing to add
+            with suppress(OSError, ValueError, KeyError):
+                print(describe(api, group, started, final=True), file=out, flush=True)
+                break

@@ -42,8 +42,11 @@ class Cli:
     restore: list[tuple[str, ...]] = field(default_factory=list)
 
     def _restored(self, args: tuple[str, ...]) -> None:
-        while self.restore and args[:1] != ("down",):
-            self.run(*self.restore.pop(0))
+        if args[:1] in (("up",), ("down",)):
+            return
+        while self.restore:
+            self.run(*self.restore[0])  # raises if it fails: the next command tries again
+            self.restore.pop(0)
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
         """`lakehouse ARGS` in the background (extra environment, e.g. LAKEHOUSE_FAULTS)."""

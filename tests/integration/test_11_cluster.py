@@ -6,10 +6,11 @@ Trino node) on the same stack, made first; the cluster runs must give the same r
 content by content. Volatile bookkeeping (batch and run ids, timestamps, snapshot ids) differs
 between any two runs and is left out of the content hash.
 
-The module brings the session stack to the cluster topology and leaves the way back to the single
-one (both share the data) to the next command any later test runs (`cli.restore`): as the last
-integration module, its session ends with `lakehouse down` instead. It empties the data tables
-before each load, so no later test sees its data either.
+The module brings the session stack to the cluster topology, and stops it at the end: starting
+it again in the single topology (both share the data) is left to the next command a later test
+runs (`cli.restore`), so the last integration module does not pay for a restart nobody uses and
+the unit tests after it run on an idle machine. It empties the data tables before each load, so
+no later test sees its data either.
 """
 
 from __future__ import annotations
@@ -135,10 +136,11 @@ def reference(cli, settings, dataset) -> Snapshot:
 
 @pytest.fixture(scope="module")
 def on_cluster(cli, settings, reference) -> Iterator[None]:
-    """The stack in the cluster topology for the module's tests, back to single before whatever
-    command comes next (fully usable meanwhile: a coordinator with a worker answers every query)."""
+    """The stack in the cluster topology for the module's tests; stopped afterwards, and started
+    again in the single topology before whatever command comes next."""
     cli.run("up", "--cluster")
     yield
+    cli.run("down")
     cli.restore.append(("up", "--single"))
 
 

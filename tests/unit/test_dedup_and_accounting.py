@@ -16,6 +16,9 @@ def tx(tx_id: str, amount: float, customer: str = "A") -> str:
     )
 
 
+NO_ID = '{"customer_id": "A", "amount": 5, "date": "2024-01-01"}'
+
+
 def run_classify(spark, raws, current_raws=(), small=False):
     batch = records(spark, list(raws))
     validated = validate(parse(batch, TRANSACTIONS), TRANSACTIONS)
@@ -54,7 +57,7 @@ def test_later_record_with_same_id_replaces_earlier(spark) -> None:
 def test_same_content_as_curated_is_a_duplicate_and_changed_content_an_update(spark, small) -> None:
     batch, classified = run_classify(
         spark,
-        [tx("1", 10), tx("2", 99), tx("3", 30), tx("1", 10)],
+        [tx("1", 10), tx("2", 99), tx("3", 30), tx("1", 10), NO_ID],
         current_raws=[tx("1", 10), tx("2", 20), tx("4", 40)],
         small=small,
     )
@@ -63,6 +66,7 @@ def test_same_content_as_curated_is_a_duplicate_and_changed_content_an_update(sp
         (2, "accepted", "update", False),
         (3, "accepted", "insert", False),
         (4, "duplicate", None, False),
+        (5, "rejected", None, False),
     ]
 
 
