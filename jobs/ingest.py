@@ -653,11 +653,9 @@ def prepare(
     """
     with step(f"{source.name}: describe files"):
         files = describe_files(paths, fetch)
-    if force:
-        seen = set()
-    elif seen is None:  # not looked up by the caller
+    if seen is None:  # not looked up by the caller
         with step(f"{source.name}: files already ingested"):
-            seen = already_ingested(spark, catalog, [source.name])[source.name]
+            seen = set() if force else already_ingested(spark, catalog, [source.name])[source.name]
     todo = [f for f in files if f.sha256 not in seen]
     prepared = Prepared(source, todo, [f for f in files if f.sha256 in seen])
     if not todo:
@@ -932,9 +930,11 @@ def run(
             for name, columns in ensure(spark, catalog, written).items():
                 backfill_pseudonyms(spark, catalog, name, columns)
         with step("files already ingested"):
-            seen = already_ingested(spark, catalog, list(inputs)) if not force else {}
+            seen = (
+                {name: set() for name in inputs} if force else already_ingested(spark, catalog, list(inputs))
+            )
         prepared = {
-            name: prepare(spark, catalog, SOURCES[name], paths, force, seen=seen.get(name, set()))
+            name: prepare(spark, catalog, SOURCES[name], paths, force, seen=seen[name])
             for name, paths in inputs.items()
         }
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}

@@ -18,6 +18,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from jobs.protocol import PROGRESS_DONE, PROGRESS_MARKER
+
 INTERVAL = 3.0
 
 
@@ -43,11 +45,11 @@ def describe(api: str, group: str | None, started: float, final: bool = False) -
     done = sum(j.get("numCompletedTasks", 0) for j in jobs)
     total = sum(j.get("numTasks", 0) for j in jobs)
     read = sum(s.get("inputRecords", 0) for s in stages)
-    elapsed = f"[progress] {time.monotonic() - started:5.0f}s  "
+    elapsed = f"{PROGRESS_MARKER} {time.monotonic() - started:5.0f}s "
     if final:
-        return f"{elapsed}done: {len(jobs)} Spark job(s), {done} tasks, {read:,} records read"
+        return f"{elapsed}{PROGRESS_DONE}{len(jobs)} Spark job(s), {done} tasks, {read:,} records read"
     names = ", ".join(sorted({s["name"].split(" at ")[0][:40] for s in stages})) or "planning"
-    return f"{elapsed}{len(jobs)} Spark job(s), stage {names}: tasks {done}/{total}, {read:,} records read"
+    return f"{elapsed} {len(jobs)} Spark job(s), stage {names}: tasks {done}/{total}, {read:,} records read"
 
 
 @contextmanager

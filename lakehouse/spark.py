@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jobs.protocol import RESULT_MARKER
+from jobs.protocol import PROGRESS_DONE, PROGRESS_MARKER, RESULT_MARKER
 from lakehouse import render
 from lakehouse.settings import REPO_ROOT, Settings, find_java_home
 
@@ -152,7 +152,7 @@ def submit(
         nonlocal result
         if kind == "out" and line.startswith(RESULT_MARKER):
             result = json.loads(line[len(RESULT_MARKER) :])
-        elif line.startswith("[progress]") and " done: " not in line:  # the closing line stays
+        elif line.startswith(PROGRESS_MARKER) and PROGRESS_DONE not in line:  # the closing line stays
             progress.show(line)
         else:
             progress.clear()
