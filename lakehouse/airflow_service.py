@@ -1,4 +1,5 @@
-"""Airflow 3 as local processes: API server (with the UI), scheduler, DAG processor, triggerer.
+"""Airflow 3 as local processes: API server (with the UI), scheduler, DAG processor, and the
+triggerer when [airflow] triggerer is set (no DAG here defers a task).
 
 LocalExecutor; metadata in its own database on the stack's PostgreSQL; DAGs from dags/.
 Configuration is passed as AIRFLOW__* environment variables, so nothing in the repository
@@ -121,11 +122,21 @@ class Airflow:
         except (urllib.error.URLError, OSError, ValueError):
             return None
 
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The processes this stack runs: the triggerer only when DAGs need it."""
+        wanted = bool(self.settings["airflow"].get("triggerer"))
+        return tuple(c for c in COMPONENTS if c != "triggerer" or wanted)
+
+    def _checked(self) -> tuple[str, ...]:
+        """The parts of /api/v2/monitor/health that must be healthy."""
+        return tuple(c.replace("-", "_") for c in self.components if c != "api-server")
+
     def healthy(self) -> bool:
         health = self.health()
         if not health:
             return False
-        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        parts = ("metadatabase", *self._checked())
         return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
 
     def running(self) -> list[str]:
@@ -137,7 +148,7 @@ class Airflow:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         write_private(self.home / "passwords.json", json.dumps({"admin": secrets["AIRFLOW_ADMIN_PASSWORD"]}))
-        missing = [c for c in COMPONENTS if not read_pid(self.pidfile(c))]
+        missing = [c for c in self.components if not read_pid(self.pidfile(c))]
         if not missing:
             return
         say("migrating the Airflow metadata database")
@@ -160,7 +171,7 @@ class Airflow:
             self.pidfile(component).write_text(str(proc.pid))
 
         def alive() -> bool:
-            return all(pid_alive(read_pid(self.pidfile(c)) or -1) for c in COMPONENTS)
+            return all(pid_alive(read_pid(self.pidfile(c)) or -1) for c in self.components)
 
         wait_until(self.healthy, 180, self.name, self.log("api-server"), alive=alive)
 
@@ -173,11 +184,7 @@ class Airflow:
 
     def status(self) -> Status:
         health = self.health() or {}
-        unhealthy = [
-            p
-            for p in ("scheduler", "triggerer", "dag_processor")
-            if (health.get(p) or {}).get("status") != "healthy"
-        ]
+        unhealthy = [p for p in self._checked() if (health.get(p) or {}).get("status") != "healthy"]
         detail = "UI and REST API; login admin (AIRFLOW_ADMIN_PASSWORD)"
         if health and unhealthy:
             detail += f"; not healthy: {', '.join(unhealthy)}"

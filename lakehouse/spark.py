@@ -105,6 +105,9 @@ def spark_env(settings: Settings) -> dict[str, str]:
         # the driver and its web UI listen on loopback only
         SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
     )
+    # glibc gives each thread that allocates natively (Parquet's compressors, Netty) an arena of its
+    # own, up to 8 per core, that keeps its pages: two arenas hold the driver's resident memory down
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     return env
 
 

@@ -180,3 +180,16 @@ def test_report_says_what_the_user_may_not_see() -> None:
     page = report.render(data)
     assert "not available to user bi: Access Denied" in page
     assert 'data-chart="dpd"' not in page and 'id="top-table"' not in page
+
+
+def test_airflow_runs_the_triggerer_only_when_asked(tmp_path) -> None:
+    """No DAG here defers a task: three processes by default; the triggerer (and its health) on
+    request, for DAGs that do."""
+    from lakehouse.airflow_service import Airflow
+
+    default = Airflow(Settings.load({"LAKEHOUSE_HOME": str(tmp_path)}))
+    assert default.components == ("api-server", "scheduler", "dag-processor")
+    assert default._checked() == ("scheduler", "dag_processor")
+    asked = Airflow(Settings.load({"LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_AIRFLOW_TRIGGERER": "true"}))
+    assert asked.components == ("api-server", "scheduler", "dag-processor", "triggerer")
+    assert asked._checked() == ("scheduler", "dag_processor", "triggerer")
