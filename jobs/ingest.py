@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
 
@@ -547,19 +547,21 @@ def outcome_tests() -> dict[str, Column]:
     }
 
 
+def outcome_sums() -> list[Column]:
+    """The aggregates of the batch's outcome counts, one per Account field."""
+    return [F.sum(F.when(test, 1).otherwise(0)).alias(name) for name, test in outcome_tests().items()]
+
+
 def tally(classified: DataFrame) -> tuple[dict[str, int], dict[str, int]]:
     """One pass over the classified batch: its outcome counts, and per file with a malformed
     record the first one's number (the result has one row per file, whatever the batch's size)."""
     rows = (
         classified.groupBy("source_file")
-        .agg(
-            F.min(F.when(F.col("malformed"), F.col("record_number"))).alias("_first_malformed"),
-            *[F.sum(F.when(test, 1).otherwise(0)).alias(name) for name, test in outcome_tests().items()],
-        )
+        .agg(F.min(F.when(F.col("malformed"), F.col("record_number"))).alias("_malformed"), *outcome_sums())
         .collect()
     )
     counts = {name: sum(int(r[name] or 0) for r in rows) for name in outcome_tests()}
-    malformed = {r.source_file: int(r._first_malformed) for r in rows if r._first_malformed is not None}
+    malformed = {r.source_file: int(r._malformed) for r in rows if r._malformed is not None}
     return counts, malformed
 
 
@@ -663,10 +665,11 @@ def prepare(
     if not todo:
         return prepared
     with step(f"{source.name}: parse, validate, classify"):
-        classified = classified_records(spark, catalog, source, todo)
-    with step(f"{source.name}: outcomes and malformed files"):
-        counts, first_malformed = tally(classified)
-        problems = malformed_files(first_malformed, todo, fetch)
+        classified, counts, malformed = classified_records(spark, catalog, source, todo)
+    problems: dict[str, str] = {}
+    if malformed:  # rare: where each broken file first fails, from one more pass
+        with step(f"{source.name}: malformed files"):
+            problems = malformed_files(tally(classified)[1], todo, fetch)
     if problems and quarantine is None:
         listed = "\n  ".join(f"{path}: {where}" for path, where in sorted(problems.items())[:5])
         raise MalformedInput(f"{source.name}: malformed input, batch refused, nothing written:\n  {listed}")
@@ -679,8 +682,7 @@ def prepare(
         if not todo:
             return prepared
         classified.unpersist()
-        classified = classified_records(spark, catalog, source, todo)
-        counts, _ = tally(classified)
+        classified, counts, _ = classified_records(spark, catalog, source, todo)
     prepared.classified = classified
     with step(f"{source.name}: accounting"):
         # counted from the files apart from Spark, independently of every join and window since
@@ -694,9 +696,11 @@ def prepare(
 
 def classified_records(
     spark: SparkSession, catalog: str, source: Source, files: list[InputFile]
-) -> DataFrame:
+) -> tuple[DataFrame, dict[str, int], int]:
     """Every record of `files` with its outcome, computed once: the files are parsed a single
-    time and every write of the batch (raw, rejected, curated) reads this checkpoint.
+    time and every write of the batch (raw, rejected, curated) reads this checkpoint. Returns it
+    with its outcome counts and its number of malformed records, counted as it was computed
+    (observed metrics: no second pass over the batch).
 
     The writer's recovery has already undone any attempt that died before committing, so the
     curated table holds committed batches only: the batch is compared with exactly those.
@@ -714,7 +718,23 @@ def classified_records(
     small = all(n is not None for n in counted) and sum(n or 0 for n in counted) <= SMALL_BATCH_RECORDS
     if small:
         validated = checkpoint(validated)
-    return checkpoint(classify(validated, current, source, small))
+    # a name of its own: two jobs of one service may classify the same source side by side
+    observation = Observation(f"{source.name}_outcomes_{uuid.uuid4().hex[:8]}")
+    classified = checkpoint(
+        classify(validated, current, source, small).observe(
+            observation, *outcome_sums(), F.count_if(F.col("malformed")).alias("_malformed")
+        )
+    )
+    metrics = observation.get  # filled by the checkpoint's own pass
+    counts = {name: int(metrics.get(name) or 0) for name in outcome_tests()}
+    return classified, counts, int(metrics.get("_malformed") or 0)
+
+
+def per_core(df: DataFrame) -> DataFrame:
+    """`df` in at most one partition per core, for an append: each write task makes its own files
+    (no shuffle before a write), so more tasks than cores would only make more, smaller files
+    (a batch's month partitions times its tasks), each one more object to open for every later scan."""
+    return df.coalesce(max(1, df.sparkSession.sparkContext.defaultParallelism))
 
 
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:
@@ -731,7 +751,7 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
         now.alias("ingested_at"),
     )
     if not forced:
-        raw.writeTo(table).append()
+        per_core(raw).writeTo(table).append()
         return
     raw.createOrReplaceTempView("_raw_batch")
     spark.sql(f"""
@@ -759,7 +779,7 @@ def write_rejected(
     )
     if not forced:
         if p.account.rejected:
-            rejected.writeTo(table).append()
+            per_core(rejected).writeTo(table).append()
         return
     rejected.createOrReplaceTempView("_rejected_batch")
     hashes = ", ".join(f"'{f.sha256}'" for f in p.files)
@@ -791,7 +811,7 @@ def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, n
     rows = with_pseudonyms(accepted, [*contract.pseudonymised]).select(*contract.column_names, "change")
     fault_point("ingest.before_curated_merge")
     if p.account.inserted:
-        rows.where(F.col("change") == "insert").drop("change").writeTo(table).append()
+        per_core(rows.where(F.col("change") == "insert").drop("change")).writeTo(table).append()
     if p.account.updated:
         rows.where(F.col("change") == "update").drop("change").createOrReplaceTempView("_changes")
         spark.sql(f"""

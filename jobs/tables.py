@@ -91,6 +91,32 @@ CURATED_PROPERTIES = {
     "write.delete.mode": "copy-on-write",
 }
 PSEUDONYMISED = {"transactions": ("customer_id", "sales_rep"), "payments": ("customer_id",)}
+# Columns whose values hardly repeat within a file. Parquet tries a dictionary on every column and
+# judges it only at the end of a column's first page (20,000 rows): in the files a batch writes per
+# month, most rows, each hashed into a dictionary that is then dropped. Written plain from the start,
+# the curated write of 2,000,000 transactions took half the time, for files of the same size.
+PLAIN_ENCODED = {
+    "transactions": ("transaction_id", "customer_id", "amount", "record_number", "record_hash"),
+    "payments": (
+        "payment_id",
+        "transaction_id",
+        "customer_id",
+        "amount_paid",
+        "fee_amount",
+        "reference_number",
+        "ip_address",
+        "record_number",
+        "record_hash",
+    ),
+}
+
+
+DICTIONARY_OFF = "write.parquet.dict-encoding-enabled.column."  # + column: "false"
+
+
+def plain_encoded(columns: tuple[str, ...]) -> dict[str, str]:
+    """Table properties that turn Parquet's dictionary encoding off for `columns`."""
+    return {f"{DICTIONARY_OFF}{c}": "false" for c in columns}
 
 
 def raw_table(source: Source) -> Table:
@@ -108,6 +134,8 @@ def raw_table(source: Source) -> Table:
 
 def curated_table(source: Source) -> Table:
     pseudonymised = PSEUDONYMISED[source.name]
+    # a pseudonym repeats as often as its value
+    plain_pseudonyms = tuple(f"{c}_pseudonym" for c in pseudonymised if c in PLAIN_ENCODED[source.name])
     return Table(
         "curated",
         source.name,
@@ -115,7 +143,7 @@ def curated_table(source: Source) -> Table:
         columns=(*source.columns, *LINEAGE, *_pseudonyms(*pseudonymised)),
         key=(source.id_column,),
         partitioning=(f"months({source.date_column})",),
-        properties=dict(CURATED_PROPERTIES),
+        properties={**CURATED_PROPERTIES, **plain_encoded((*PLAIN_ENCODED[source.name], *plain_pseudonyms))},
         pseudonymised=pseudonymised,
         invariants=(
             f"`{source.id_column}` unique; `{source.amount_column}` > 0; `{source.date_column}` not NULL",

@@ -6,7 +6,7 @@ The prose around it is written by hand; the part between the markers is generate
 
 from __future__ import annotations
 
-from jobs.tables import TABLES, Table
+from jobs.tables import DICTIONARY_OFF, TABLES, Table
 from lakehouse.settings import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "tables.md"
@@ -22,6 +22,10 @@ def table_section(t: Table) -> str:
     )
     if t.write_order:
         lines.append(f"- **Written ordered by**: `{', '.join(t.write_order)}`.")
+    plain = [k.removeprefix(DICTIONARY_OFF) for k, v in t.properties.items() if k.startswith(DICTIONARY_OFF)]
+    if plain:
+        names = ", ".join(f"`{c}`" for c in plain)
+        lines.append(f"- **Parquet without dictionary** (values hardly repeat within a file): {names}.")
     if t.pseudonymised:
         names = ", ".join(f"`{c}` → `{c}_pseudonym`" for c in t.pseudonymised)
         lines.append(f"- **Pseudonyms** (computed by the pipeline, shown to analysts): {names}.")

@@ -192,3 +192,40 @@ def test_the_same_content_under_two_names_is_read_once(clean_catalog, tmp_path: 
     files = spark.sql(f"SELECT files FROM {CATALOG}.curated.ingestion_log").first()[0]
     assert sorted(f.path for f in files) == [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
     assert len({f.sha256 for f in files}) == 1
+
+
+def test_every_account_field_of_a_batch_with_each_outcome(clean_catalog, tmp_path: Path) -> None:
+    """The counts the job reports (observed while its batch is computed) against a batch whose
+    every outcome is known by hand."""
+    spark = clean_catalog
+    first = tmp_path / "day1.jsonl"
+    first.write_text(
+        '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
+        '{"transaction_id": "2", "customer_id": "B", "amount": 20, "date": "2024-01-02"}\n'
+    )
+    run(spark, CATALOG, {"transactions": [str(first)]})
+    second = tmp_path / "day2.jsonl"
+    second.write_text(
+        # 1: unchanged (duplicate of the curated row); 2: changed (an update)
+        '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
+        '{"transaction_id": "2", "customer_id": "B", "amount": 25, "date": "2024-01-02"}\n'
+        # 3: two versions in the batch, the later wins (an insert; the earlier superseded)
+        '{"transaction_id": "3", "customer_id": "C", "amount": 30, "date": "2024-01-03"}\n'
+        '{"transaction_id": "3", "customer_id": "C", "amount": 31, "date": "2024-01-03"}\n'
+        # 4: sent twice, identical (a duplicate, not superseded); 5: rejected
+        '{"transaction_id": "4", "customer_id": "D", "amount": 40, "date": "2024-01-04"}\n'
+        '{"transaction_id": "4", "customer_id": "D", "amount": 40, "date": "2024-01-04"}\n'
+        '{"transaction_id": "5", "customer_id": "E", "amount": -1, "date": "2024-01-05"}\n'
+    )
+    acc = run(spark, CATALOG, {"transactions": [str(second)]})["sources"]["transactions"]
+    fields = ("received", "accepted", "rejected", "duplicates", "inserted", "updated", "superseded")
+    assert {k: acc[k] for k in fields} == {
+        "received": 7,
+        "accepted": 3,  # 2, 3 (later), 4 (one of two)
+        "rejected": 1,
+        "duplicates": 3,  # 1, 3 (earlier), 4 (the other)
+        "inserted": 2,
+        "updated": 1,
+        "superseded": 1,
+    }
+    assert counts(spark)["curated.transactions"] == 4
