@@ -238,7 +238,7 @@ def number_lines(lines: DataFrame) -> DataFrame:
 
 
 def read_file(spark: SparkSession, f: InputFile) -> DataFrame:
-    """One row per record: source_file, file_sha256, file_order, record_number, raw_json."""
+    """One row per record: file_order, record_number, raw_json."""
     uri = f.path if is_remote(f.path) else Path(f.path).as_uri()
     if f.fmt == "array":
         whole = spark.read.text(uri, wholetext=True).withColumn(
@@ -259,35 +259,31 @@ def read_file(spark: SparkSession, f: InputFile) -> DataFrame:
     else:
         lines = number_lines(spark.read.text(uri)).withColumnRenamed("value", "raw_json")
         records = lines.where(F.trim("raw_json") != "").select("record_number", "raw_json")
-    return records.select(
-        F.lit(f.path).alias("source_file"),
-        F.lit(f.sha256).alias("file_sha256"),
-        F.lit(f.order).alias("file_order"),
-        "record_number",
-        "raw_json",
-    )
+    return records.select(F.lit(f.order).alias("file_order"), "record_number", "raw_json")
 
 
-RECORD_SCHEMA = "source_file string, file_sha256 string, file_order int, record_number long, raw_json string"
+# A record names its file by `file_order` only: the file's path and hash are added where a table
+# stores them (file_columns), not carried by every row through the batch's shuffle and checkpoint.
+RECORD_SCHEMA = "file_order int, record_number long, raw_json string"
 IN_MEMORY_BYTES = 4 << 20  # a fetched JSON Lines object up to this size is read from its bytes
 BOM = b"\xef\xbb\xbf"
 
 
-def records_in_memory(f: InputFile) -> list[tuple[str, str, int, int, str]]:
+def records_in_memory(f: InputFile) -> list[tuple[int, int, str]]:
     """The rows read_file() gives for a JSON Lines file, from its bytes: lines split on LF, CR or
     CRLF (as Spark's text reader), a leading UTF-8 byte-order mark dropped (as Spark's), numbered
     from 1, blank lines (spaces only) numbered but left out."""
     assert f.content is not None
     return [
-        (f.path, f.sha256, f.order, number, line.decode("utf-8", errors="replace"))
+        (f.order, number, line.decode("utf-8", errors="replace"))
         for number, line in enumerate(_lines(_without_bom([f.content])), 1)
         if line.strip(b" ")
     ]
 
 
 def read_records(spark: SparkSession, files: list[InputFile]) -> DataFrame:
-    """One row per record of `files` (source_file, file_sha256, file_order, record_number,
-    raw_json): small fetched objects from their bytes, in one frame; the others read by Spark."""
+    """One row per record of `files` (file_order, record_number, raw_json): small fetched objects
+    from their bytes, in one frame; the others read by Spark."""
     in_memory = [row for f in files if f.content is not None for row in records_in_memory(f)]
     frames = [read_file(spark, f) for f in files if f.content is None]
     if in_memory or not frames:
@@ -296,6 +292,21 @@ def read_records(spark: SparkSession, files: list[InputFile]) -> DataFrame:
     for frame in frames[1:]:
         out = out.unionByName(frame)
     return out
+
+
+def file_columns(files: list[InputFile]) -> dict[str, Column]:
+    """`source_file` and `file_sha256` of a record of `files`, from its file_order: an element
+    of a literal array (constant time per row, whatever the number of files)."""
+    size = max(f.order for f in files) + 1
+    paths: list[str | None] = [None] * size
+    hashes: list[str | None] = [None] * size
+    for f in files:
+        paths[f.order], hashes[f.order] = f.path, f.sha256
+
+    def pick(values: list[str | None]) -> Column:
+        return F.get(F.array(*[F.lit(v).cast("string") for v in values]), F.col("file_order"))
+
+    return {"source_file": pick(paths), "file_sha256": pick(hashes)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -552,23 +563,28 @@ def outcome_sums() -> list[Column]:
     return [F.sum(F.when(test, 1).otherwise(0)).alias(name) for name, test in outcome_tests().items()]
 
 
-def tally(classified: DataFrame) -> tuple[dict[str, int], dict[str, int]]:
-    """One pass over the classified batch: its outcome counts, and per file with a malformed
+def tally(classified: DataFrame, files: list[InputFile]) -> tuple[dict[str, int], dict[str, int]]:
+    """One pass over the classified batch: its outcome counts, and per file (path) with a malformed
     record the first one's number (the result has one row per file, whatever the batch's size)."""
+    path_of = {f.order: f.path for f in files}
     rows = (
-        classified.groupBy("source_file")
+        classified.groupBy("file_order")
         .agg(F.min(F.when(F.col("malformed"), F.col("record_number"))).alias("_malformed"), *outcome_sums())
         .collect()
     )
     counts = {name: sum(int(r[name] or 0) for r in rows) for name in outcome_tests()}
-    malformed = {r.source_file: int(r._malformed) for r in rows if r._malformed is not None}
+    malformed = {
+        path_of.get(r.file_order, f"file {r.file_order}"): int(r._malformed)
+        for r in rows
+        if r._malformed is not None
+    }
     return counts, malformed
 
 
 def account(records: DataFrame | int, classified: DataFrame, counts: dict[str, int] | None = None) -> Account:
     """Counts from two independent sides: records in the files, and outcomes after all joins."""
     received = records if isinstance(records, int) else records.count()
-    return Account(received=received, **(counts if counts is not None else tally(classified)[0]))
+    return Account(received=received, **(counts if counts is not None else tally(classified, [])[0]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -669,7 +685,7 @@ def prepare(
     problems: dict[str, str] = {}
     if malformed:  # rare: where each broken file first fails, from one more pass
         with step(f"{source.name}: malformed files"):
-            problems = malformed_files(tally(classified)[1], todo, fetch)
+            problems = malformed_files(tally(classified, todo)[1], todo, fetch)
     if problems and quarantine is None:
         listed = "\n  ".join(f"{path}: {where}" for path, where in sorted(problems.items())[:5])
         raise MalformedInput(f"{source.name}: malformed input, batch refused, nothing written:\n  {listed}")
@@ -741,10 +757,11 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
     """raw.<source>: one row per record as received. Forced re-reads add only records (file
     content, record number) not already there: raw keeps the first arrival."""
     assert p.classified is not None
+    file = file_columns(p.files)
     raw = p.classified.select(
         "raw_json",
-        "source_file",
-        "file_sha256",
+        file["source_file"].alias("source_file"),
+        file["file_sha256"].alias("file_sha256"),
         "record_number",
         F.sha2(F.coalesce("raw_json", F.lit("")), 256).alias("content_hash"),
         F.lit(batch_id).alias("batch_id"),
@@ -767,11 +784,12 @@ def write_rejected(
     replaces the rejections of its files (the rules may have changed), never duplicates them."""
     assert p.classified is not None
     s = p.source
+    file = file_columns(p.files)
     rejected = p.classified.where(F.col("outcome") == "rejected").select(
         F.lit(s.name).alias("source"),
         F.lit(batch_id).alias("batch_id"),
-        "source_file",
-        "file_sha256",
+        file["source_file"].alias("source_file"),
+        file["file_sha256"].alias("file_sha256"),
         "record_number",
         "raw_json",
         "reasons",
@@ -805,6 +823,7 @@ def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, n
     contract = TABLES[f"curated.{s.name}"]
     accepted = (
         p.classified.where(F.col("outcome") == "accepted")
+        .withColumn("source_file", file_columns(p.files)["source_file"])
         .withColumn("batch_id", F.lit(batch_id))
         .withColumn("ingested_at", now)
     )
