@@ -295,29 +295,23 @@ def read_records(spark: SparkSession, files: list[InputFile]) -> DataFrame:
 
 
 def file_columns(files: list[InputFile]) -> dict[str, Column]:
-    """`source_file` and `file_sha256` of a record of `files`, from its file_order: an element
-    of a literal array (constant time per row, whatever the number of files)."""
+    """`source_file` and `file_sha256` of a record of `files` (named so), from its file_order: an
+    element of a literal array (constant time per row, whatever the number of files)."""
     size = max(f.order for f in files) + 1
     paths: list[str | None] = [None] * size
     hashes: list[str | None] = [None] * size
     for f in files:
         paths[f.order], hashes[f.order] = f.path, f.sha256
 
-    def pick(values: list[str | None]) -> Column:
-        return F.get(F.array(*[F.lit(v).cast("string") for v in values]), F.col("file_order"))
+    def pick(values: list[str | None], name: str) -> Column:
+        return F.get(F.array(*[F.lit(v).cast("string") for v in values]), F.col("file_order")).alias(name)
 
-    return {"source_file": pick(paths), "file_sha256": pick(hashes)}
+    return {"source_file": pick(paths, "source_file"), "file_sha256": pick(hashes, "file_sha256")}
 
 
 # ---------------------------------------------------------------------------------------
 # Parsing, validation and typing
 # ---------------------------------------------------------------------------------------
-def _clean(col: Column) -> Column:
-    """Trimmed string; empty counts as missing."""
-    trimmed = F.trim(col)
-    return F.when(trimmed == "", None).otherwise(trimmed)
-
-
 def parse(records: DataFrame, source: Source) -> DataFrame:
     """Adds `rec` (the record parsed against the declared source schema) and `malformed`.
 
@@ -356,15 +350,66 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
     )
 
 
-def _date(col: Column) -> tuple[Column, Column]:
-    """(typed DATE or null, True when present but not a valid YYYY-MM-DD[Thh:mm:ss] date)."""
-    cleaned = _clean(col)
+# Every value the rules and the typed columns read is computed once per record, as a column of its
+# own (`fields`): Spark eliminates a repeated subexpression only where it is always evaluated, not
+# inside a CASE branch, and the rules are mostly branches, so the same trim or decimal parse written
+# in several rules would run once per rule.
+FIELD = "_field_"  # the field's text, trimmed, empty as missing
+WIDE = "_wide_"  # an amount's text as DECIMAL(38,18): every digit a rule may need to see
+DAY = "_day_"  # a date's text as DATE
+
+
+def _clean(col: Column) -> Column:
+    """Trimmed string; empty counts as missing."""
+    trimmed = F.trim(col)
+    return F.when(trimmed == "", None).otherwise(trimmed)
+
+
+def text(name: str) -> Column:
+    """A field's cleaned text (top level, or `metadata.<name>`)."""
+    return F.col(FIELD + name)
+
+
+def amounts(source: Source) -> tuple[str, ...]:
+    """The fields read as amounts (checked by `amount_checks`, typed DECIMAL(18,2))."""
+    return (source.amount_column, *(["fee_amount"] if "fee_amount" in source.metadata_fields else []))
+
+
+def dates(source: Source) -> tuple[str, ...]:
+    """The curated date columns (the v1 name of the record's date is read as an alias)."""
+    return (source.date_column, *(["due_date"] if "due_date" in source.fields else []))
+
+
+def fields(parsed: DataFrame, source: Source) -> DataFrame:
+    """`parsed` with the cleaned text of every field (the record's date: its curated name, else its
+    v1 alias), and every amount and date parsed, once per record."""
+
+    def cleaned(name: str) -> Column:
+        value = _clean(F.col(f"rec.{name}"))
+        if name == source.date_column:
+            return F.coalesce(value, _clean(F.col(f"rec.{source.date_alias}")))
+        return value
+
+    with_text = parsed.select(
+        "*",
+        *[cleaned(name).alias(FIELD + name) for name in source.fields],
+        *[_clean(F.col(f"rec.metadata.{name}")).alias(FIELD + name) for name in source.metadata_fields],
+    )
+    return with_text.select(
+        "*",
+        *[text(name).try_cast("decimal(38,18)").alias(WIDE + name) for name in amounts(source)],
+        *[_day(text(name)).alias(DAY + name) for name in dates(source)],
+    )
+
+
+def _day(cleaned: Column) -> Column:
+    """A date's cleaned text as DATE: YYYY-MM-DD, optionally followed by a time (then dropped);
+    null when it is not such a date."""
     # the common case, exactly YYYY-MM-DD, without a regular expression
     plain = (
         (F.length(cleaned) == 10) & (F.substring(cleaned, 5, 1) == "-") & (F.substring(cleaned, 8, 1) == "-")
     )
-    typed = F.when(plain | cleaned.rlike(DATE_PATTERN), F.substring(cleaned, 1, 10).try_cast("date"))
-    return typed, cleaned.isNotNull() & typed.isNull()
+    return F.when(plain | cleaned.rlike(DATE_PATTERN), F.substring(cleaned, 1, 10).try_cast("date"))
 
 
 # The largest amount accepted: 15 significant digits. JSON numbers reach Spark as binary doubles,
@@ -373,17 +418,13 @@ def _date(col: Column) -> tuple[Column, Column]:
 MAX_AMOUNT = Decimal("9999999999999.99")
 
 
-def _amount(col: Column) -> Column:
-    return _clean(col).try_cast("decimal(18,2)")
-
-
-def amount_checks(raw: Column, name: str) -> list[tuple[str, Column]]:
+def amount_checks(name: str) -> list[tuple[str, Column]]:
     """Rules for an amount given as text: nothing is rounded or truncated silently.
 
     `<name>_not_numeric`: not a number; `<name>_out_of_range`: above MAX_AMOUNT (or below its
     negative); `<name>_too_precise`: a fraction of a cent (more than two significant decimals).
     """
-    wide = raw.try_cast("decimal(38,18)")
+    raw, wide = text(name), F.col(WIDE + name)
     as_double = F.when(wide.isNull(), raw.try_cast("double"))  # only for what is not a plain decimal
     numeric = wide.isNotNull() | (as_double.isNotNull() & ~F.isnan(as_double))
     return [
@@ -397,54 +438,41 @@ def amount_checks(raw: Column, name: str) -> list[tuple[str, Column]]:
 
 
 def typed_columns(source: Source) -> dict[str, Column]:
-    """Curated column -> expression over `rec`, including v1 aliases."""
-
-    def r(name: str) -> Column:
-        return _clean(F.col(f"rec.{name}"))
-
-    def m(name: str) -> Column:
-        return _clean(F.col(f"rec.metadata.{name}"))
-
-    date_typed, _ = _date(F.coalesce(r(source.date_column), r(source.date_alias)))
+    """Curated column -> expression over the record's `fields`, including v1 aliases."""
     cols: dict[str, Column] = {}
     for name, sql_type in source.columns:
-        if name == source.date_column:
-            cols[name] = date_typed
-        elif name == "due_date":
-            cols[name] = _date(r("due_date"))[0]
-        elif name in {source.amount_column, "fee_amount"}:
-            expr = r(name) if name != "fee_amount" else m(name)
-            cols[name] = _amount(expr)
-        elif name in source.metadata_fields:
-            cols[name] = m(name).try_cast(sql_type.lower()) if sql_type != "STRING" else m(name)
+        if name in dates(source):
+            cols[name] = F.col(DAY + name)
+        elif name in amounts(source):
+            # the same rounding as text to DECIMAL(18,2); an amount it would change is rejected
+            cols[name] = F.col(WIDE + name).try_cast("decimal(18,2)")
+        elif name in source.metadata_fields and sql_type != "STRING":
+            cols[name] = text(name).try_cast(sql_type.lower())
         else:
-            cols[name] = r(name)
+            cols[name] = text(name)
     return cols
 
 
 def rejection_reasons(source: Source) -> Column:
     """Every rule the record fails, as an array of rule names (empty when valid)."""
 
-    def r(name: str) -> Column:
-        return _clean(F.col(f"rec.{name}"))
+    def invalid_date(name: str) -> Column:  # present, but not a date
+        return text(name).isNotNull() & F.col(DAY + name).isNull()
 
-    raw_date = F.coalesce(r(source.date_column), r(source.date_alias))
-    _, date_invalid = _date(raw_date)
-    _, due_invalid = _date(r("due_date")) if source is SOURCES["transactions"] else (None, F.lit(False))
-    amount_raw = r(source.amount_column)
-    amount = amount_raw.try_cast("decimal(38,18)")
-    checks: list[tuple[str, Column]] = [(f"missing_{name}", r(name).isNull()) for name in source.required_ids]
-    checks += [(f"missing_{source.amount_column}", amount_raw.isNull())]
-    checks += amount_checks(amount_raw, source.amount_column)
+    amount = F.col(WIDE + source.amount_column)
+    checks: list[tuple[str, Column]] = [
+        (f"missing_{name}", text(name).isNull()) for name in (*source.required_ids, source.amount_column)
+    ]
+    checks += amount_checks(source.amount_column)
     checks += [
         (f"{source.amount_column}_not_positive", amount.isNotNull() & (amount <= 0)),
-        (f"missing_{source.date_column}", raw_date.isNull()),
-        (f"invalid_{source.date_column}", date_invalid),
+        (f"missing_{source.date_column}", text(source.date_column).isNull()),
+        (f"invalid_{source.date_column}", invalid_date(source.date_column)),
     ]
-    if source is SOURCES["transactions"]:
-        checks.append(("invalid_due_date", due_invalid))
-    else:  # an optional fee, checked like an amount when present
-        checks += amount_checks(_clean(F.col("rec.metadata.fee_amount")), "fee_amount")
+    if "due_date" in dates(source):
+        checks.append(("invalid_due_date", invalid_date("due_date")))
+    for name in amounts(source)[1:]:  # an optional amount (the fee), checked like one when present
+        checks += amount_checks(name)
     flagged = F.array(*[F.when(cond, F.lit(name)) for name, cond in checks])
     # valid JSON, but a field of the wrong JSON type (e.g. "metadata": "x"): the typed values
     # cannot be trusted, the record is rejected as a whole
@@ -460,10 +488,9 @@ def rejection_reasons(source: Source) -> Column:
 
 def validate(parsed: DataFrame, source: Source) -> DataFrame:
     """Adds `reasons`, the typed curated columns and `record_hash` (hash of the typed values)."""
-    cols = typed_columns(source)
     names = [name for name, _ in source.columns]
-    out = parsed.withColumn("reasons", rejection_reasons(source))
-    for name, expr in cols.items():
+    out = fields(parsed, source).withColumn("reasons", rejection_reasons(source))
+    for name, expr in typed_columns(source).items():
         out = out.withColumn(name, F.when(F.col("is_object"), expr))
     schema_version = F.when(
         F.col(f"rec.{source.date_column}").isNotNull()
@@ -471,9 +498,12 @@ def validate(parsed: DataFrame, source: Source) -> DataFrame:
         | F.col("rec.currency").isNotNull(),
         "v2",
     ).otherwise("v1")
-    return out.withColumn(
-        "record_hash", F.sha2(F.to_json(F.struct(*[F.col(n) for n in names])), 256)
-    ).withColumn("schema_version", F.when(F.col("is_object"), schema_version))
+    helpers = [c for c in out.columns if c.startswith((FIELD, WIDE, DAY))]
+    return (
+        out.withColumn("record_hash", F.sha2(F.to_json(F.struct(*[F.col(n) for n in names])), 256))
+        .withColumn("schema_version", F.when(F.col("is_object"), schema_version))
+        .drop(*helpers)
+    )
 
 
 # A batch up to this many records is compared with the curated table by broadcasting its ids
@@ -563,28 +593,25 @@ def outcome_sums() -> list[Column]:
     return [F.sum(F.when(test, 1).otherwise(0)).alias(name) for name, test in outcome_tests().items()]
 
 
-def tally(classified: DataFrame, files: list[InputFile]) -> tuple[dict[str, int], dict[str, int]]:
-    """One pass over the classified batch: its outcome counts, and per file (path) with a malformed
-    record the first one's number (the result has one row per file, whatever the batch's size)."""
-    path_of = {f.order: f.path for f in files}
+def first_malformed(classified: DataFrame) -> dict[int, int]:
+    """file_order -> the number of its first malformed record, for each file that has one (a row
+    per such file, whatever the batch's size)."""
     rows = (
-        classified.groupBy("file_order")
-        .agg(F.min(F.when(F.col("malformed"), F.col("record_number"))).alias("_malformed"), *outcome_sums())
+        classified.where(F.col("malformed"))
+        .groupBy("file_order")
+        .agg(F.min("record_number").alias("first"))
         .collect()
     )
-    counts = {name: sum(int(r[name] or 0) for r in rows) for name in outcome_tests()}
-    malformed = {
-        path_of.get(r.file_order, f"file {r.file_order}"): int(r._malformed)
-        for r in rows
-        if r._malformed is not None
-    }
-    return counts, malformed
+    return {r.file_order: r.first for r in rows}
 
 
 def account(records: DataFrame | int, classified: DataFrame, counts: dict[str, int] | None = None) -> Account:
-    """Counts from two independent sides: records in the files, and outcomes after all joins."""
+    """Counts from two independent sides: records in the files, and outcomes after all joins
+    (`counts`, when the caller observed them as the outcomes were computed)."""
     received = records if isinstance(records, int) else records.count()
-    return Account(received=received, **(counts if counts is not None else tally(classified, [])[0]))
+    if counts is None:
+        counts = classified.agg(*outcome_sums()).first().asDict()
+    return Account(received=received, **{name: int(counts[name] or 0) for name in outcome_tests()})
 
 
 # ---------------------------------------------------------------------------------------
@@ -637,20 +664,19 @@ def already_ingested(spark: SparkSession, catalog: str, sources: list[str]) -> d
 
 
 def malformed_files(
-    first_malformed: dict[str, int],
+    first: dict[int, int],
     files: list[InputFile],
     fetch: Callable[[str], bytes | None] | None = None,
 ) -> dict[str, str]:
-    """Path -> where it first fails to parse, for every file with a malformed record."""
-    problems = {}
-    for path, first in first_malformed.items():
-        f = next(f for f in files if f.path == path)
-        problems[path] = (
-            json_error_position(path, fetch)
-            if f.fmt == "array"
-            else f"line {first}: not valid JSON (truncated?)"
-        )
-    return problems
+    """Path -> where it first fails to parse, for every file with a malformed record (`first`:
+    file_order -> its first malformed record)."""
+    return {
+        f.path: json_error_position(f.path, fetch)
+        if f.fmt == "array"
+        else f"line {first[f.order]}: not valid JSON (truncated?)"
+        for f in files
+        if f.order in first
+    }
 
 
 def prepare(
@@ -685,7 +711,7 @@ def prepare(
     problems: dict[str, str] = {}
     if malformed:  # rare: where each broken file first fails, from one more pass
         with step(f"{source.name}: malformed files"):
-            problems = malformed_files(tally(classified, todo)[1], todo, fetch)
+            problems = malformed_files(first_malformed(classified), todo, fetch)
     if problems and quarantine is None:
         listed = "\n  ".join(f"{path}: {where}" for path, where in sorted(problems.items())[:5])
         raise MalformedInput(f"{source.name}: malformed input, batch refused, nothing written:\n  {listed}")
@@ -760,8 +786,8 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
     file = file_columns(p.files)
     raw = p.classified.select(
         "raw_json",
-        file["source_file"].alias("source_file"),
-        file["file_sha256"].alias("file_sha256"),
+        file["source_file"],
+        file["file_sha256"],
         "record_number",
         F.sha2(F.coalesce("raw_json", F.lit("")), 256).alias("content_hash"),
         F.lit(batch_id).alias("batch_id"),
@@ -788,8 +814,8 @@ def write_rejected(
     rejected = p.classified.where(F.col("outcome") == "rejected").select(
         F.lit(s.name).alias("source"),
         F.lit(batch_id).alias("batch_id"),
-        file["source_file"].alias("source_file"),
-        file["file_sha256"].alias("file_sha256"),
+        file["source_file"],
+        file["file_sha256"],
         "record_number",
         "raw_json",
         "reasons",

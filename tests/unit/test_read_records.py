@@ -24,8 +24,7 @@ def test_array_and_ndjson_files(spark, tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text('[\n  {"id": 1},\n  {"id": "two"}\n]\n')
     (tmp_path / "b.jsonl").write_text('{"id": 3}\n\n{"id": 4}\n')
     files = describe_files([str(tmp_path / "a.json"), str(tmp_path / "b.jsonl")])
-    named = [column.alias(name) for name, column in file_columns(files).items()]
-    rows = read_records(spark, files).select("*", *named).collect()
+    rows = read_records(spark, files).select("*", *file_columns(files).values()).collect()
     assert {r.file_sha256 for r in rows} == {f.sha256 for f in files}
     got = sorted((Path(r.source_file).name, r.file_order, r.record_number, r.raw_json) for r in rows)
     assert got == [
