@@ -62,6 +62,9 @@ def airflow_env(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="10",
         AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL="30",
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
+        # each DAG file is parsed in a fork of the DAG processor (about 170 MB resident); three files
+        # need no two parsers at once, and two cores have better use for them
+        AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
     )
     env.update(trino_connection_env(settings, secrets))
     return env
