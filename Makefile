@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := uv
 
-.PHONY: bootstrap sync demo test check unit integration lint format up down clean-test-stack bench bench-stream bench-growth
+.PHONY: bootstrap sync demo test check unit integration lint format up down clean-test-stack bench bench-stream bench-growth bench-10m
 
 # The benchmark gets a stack of its own (empty tables, its own ports), so it never touches the
 # demo's data and the demo never skews its numbers.
@@ -59,4 +59,7 @@ bench-stream: sync    ## the stream at three rates: throughput, landing-to-Trino
 	$(BENCH_ENV) $(UV) run lakehouse down; exit $$status
 
 bench-growth: sync    ## the same at 1M, 2M and 5M transactions
-	$(MAKE) bench BENCH_ARGS="--sizes 1000000,2000000,5000000"
+	$(MAKE) bench BENCH_ARGS="--sizes 1000000,2000000,5000000 --doc docs/benchmarks-growth.md"
+
+bench-10m: sync       ## the same at 10,000,000 transactions (about 30 minutes); docs/benchmarks-10m.md
+	$(MAKE) bench BENCH_ARGS="--transactions 10000000 --doc docs/benchmarks-10m.md"

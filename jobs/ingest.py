@@ -610,7 +610,7 @@ def account(records: DataFrame | int, classified: DataFrame, counts: dict[str, i
     (`counts`, when the caller observed them as the outcomes were computed)."""
     received = records if isinstance(records, int) else records.count()
     if counts is None:
-        counts = classified.agg(*outcome_sums()).first().asDict()
+        counts = classified.agg(*outcome_sums()).collect()[0].asDict()  # one row, even for no records
     return Account(received=received, **{name: int(counts[name] or 0) for name in outcome_tests()})
 
 

@@ -39,7 +39,6 @@ from typing import Any
 from lakehouse.settings import REPO_ROOT, Settings
 
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
-CHART = REPO_ROOT / "docs" / "benchmarks.svg"
 DEFAULT_TRANSACTIONS = 2_000_000
 SMALL_BATCH = 40_000  # records
 SMALL_BATCHES = 3  # small batches timed, one after the other, after a first one
@@ -381,7 +380,7 @@ def row(*cells: str) -> str:
     return "| " + " | ".join([*cells, *[""] * (4 - len(cells))]) + " |"
 
 
-def markdown(runs: list[dict[str, Any]], command: str) -> str:
+def markdown(runs: list[dict[str, Any]], command: str, chart_name: str) -> str:
     # the detailed tables at the default size when it was run (a growth run holds several)
     r = next((g for g in runs if g["transactions"] == DEFAULT_TRANSACTIONS), runs[-1])
     lines = [
@@ -474,7 +473,7 @@ def markdown(runs: list[dict[str, Any]], command: str) -> str:
                 for g in runs
             ],
         ]
-    lines += ["", f"![ingest and delinquency, this project and DuckDB]({CHART.name})", ""]
+    lines += ["", f"![ingest and delinquency, this project and DuckDB]({chart_name})", ""]
     return "\n".join(lines)
 
 
@@ -516,7 +515,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dirty-ratio", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", metavar="DIR", help="keep the generated files here")
-    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--doc",
+        type=Path,
+        default=DOC,
+        help="the Markdown report to write, its chart beside it with .svg (default: docs/benchmarks.md)",
+    )
+    parser.add_argument("--no-doc", action="store_true", help="write no report")
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.transactions]
     runs: list[dict[str, Any]] = []
@@ -534,10 +540,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(ratios(runs[-1])), flush=True)
     print(json.dumps(runs, indent=2, default=str))
     if not args.no_doc:
-        command = "make bench" if not args.sizes else f"lakehouse bench --sizes {args.sizes}"
-        DOC.write_text(markdown(runs, command))
-        CHART.write_text(chart(runs))
-        say(f"wrote {DOC.relative_to(REPO_ROOT)} and {CHART.relative_to(REPO_ROOT)}")
+        command = " ".join(["lakehouse bench", *argv]) if argv else "make bench"
+        doc = args.doc.resolve()
+        svg = doc.with_suffix(".svg")
+        doc.write_text(markdown(runs, command, svg.name))
+        svg.write_text(chart(runs))
+        say(f"wrote {doc} and {svg}")
     return 0
 
 
