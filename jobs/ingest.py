@@ -322,7 +322,7 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
     between values). Anything else that is not an object is a record-level problem and gets
     rejected with reason not_a_json_object.
     """
-    text = F.trim("raw_json")
+    trimmed = F.trim("raw_json")
     parsed = F.from_json(
         "raw_json",
         source.schema,
@@ -333,18 +333,18 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
     # the reader found corrupt, or that may have something after their first value.
     suspicious = (
         (F.col("rec").isNull() | F.col(f"rec.{CORRUPT}").isNotNull())
-        | ~text.endswith("}")
+        | ~trimmed.endswith("}")
         | (F.instr("raw_json", "}{") > 0)
         | (F.instr("raw_json", "} ") > 0)
     )
     one_value = F.when(suspicious, F.coalesce(strict, F.lit(False))).otherwise(F.lit(True))
     return (
-        records.withColumn("is_object", text.startswith("{"))
+        records.withColumn("is_object", trimmed.startswith("{"))
         .withColumn("rec", F.when(F.col("is_object"), parsed))
         .withColumn(
             "malformed",
             (F.col("record_number") == 0)
-            | (text.startswith("[") & ~F.coalesce(strict, F.lit(False)))
+            | (trimmed.startswith("[") & ~F.coalesce(strict, F.lit(False)))
             | (F.col("is_object") & ~one_value),
         )
     )
@@ -382,7 +382,7 @@ def dates(source: Source) -> tuple[str, ...]:
 
 def fields(parsed: DataFrame, source: Source) -> DataFrame:
     """`parsed` with the cleaned text of every field (the record's date: its curated name, else its
-    v1 alias), and every amount and date parsed, once per record."""
+    v1 alias, which has no column of its own), and every amount and date parsed, once per record."""
 
     def cleaned(name: str) -> Column:
         value = _clean(F.col(f"rec.{name}"))
@@ -392,7 +392,7 @@ def fields(parsed: DataFrame, source: Source) -> DataFrame:
 
     with_text = parsed.select(
         "*",
-        *[cleaned(name).alias(FIELD + name) for name in source.fields],
+        *[cleaned(name).alias(FIELD + name) for name in source.fields if name != source.date_alias],
         *[_clean(F.col(f"rec.metadata.{name}")).alias(FIELD + name) for name in source.metadata_fields],
     )
     return with_text.select(
@@ -444,7 +444,9 @@ def typed_columns(source: Source) -> dict[str, Column]:
         if name in dates(source):
             cols[name] = F.col(DAY + name)
         elif name in amounts(source):
-            # the same rounding as text to DECIMAL(18,2); an amount it would change is rejected
+            # rounded twice (text to 18 decimals, then to 2): for an accepted amount (at most two
+            # decimals) the same value as text straight to DECIMAL(18,2); the two differ only for
+            # amounts that fail <amount>_too_precise, whose typed values are never stored
             cols[name] = F.col(WIDE + name).try_cast("decimal(18,2)")
         elif name in source.metadata_fields and sql_type != "STRING":
             cols[name] = text(name).try_cast(sql_type.lower())

@@ -32,6 +32,12 @@ class Source:
     # curated column -> SQL type, in table order (lineage columns are added by the job)
     columns: tuple[tuple[str, str], ...]
 
+    def __post_init__(self) -> None:
+        # the ingest names a field's cleaned value by the field's name, top level or metadata alike
+        shared = sorted(set(self.fields) & set(self.metadata_fields))
+        if shared:
+            raise ValueError(f"{self.name}: {shared} both top-level and metadata fields; rename one")
+
     @property
     def schema(self) -> StructType:
         """The reader's schema: every leaf a string, plus the corrupt-record column.

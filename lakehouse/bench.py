@@ -524,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-doc", action="store_true", help="write no report")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    if args.doc.suffix != ".md":
+        parser.error(f"--doc {args.doc}: a Markdown file (.md), its chart is written beside it (.svg)")
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.transactions]
     runs: list[dict[str, Any]] = []
     for n in sizes:
