@@ -49,10 +49,20 @@ class AirflowClient:
             raise AirflowApiError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
 
+    def unpause(self, dag_id: str) -> None:
+        """Lets the scheduler run `dag_id`. A DAG is paused until its first run; once unpaused, its
+        schedule at once makes a run for the latest interval (catchup=False) beside any triggered one."""
+        self._call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of `dag_id` (run_id, run_type, state, ...)."""
+        listed: list[dict[str, Any]] = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+        return listed
+
     def trigger(
         self, dag_id: str, conf: dict[str, Any], run_id: str | None = None, note: str | None = None
     ) -> str:
-        self._call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        self.unpause(dag_id)
         now = dt.datetime.now(dt.UTC).isoformat()
         body: dict[str, Any] = {"logical_date": now, "conf": conf}
         if run_id:
@@ -65,7 +75,7 @@ class AirflowClient:
 
     def rerun(self, dag_id: str, run_id: str) -> str:
         """Clear every task of an existing run, so the same interval runs again."""
-        self._call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        self.unpause(dag_id)
         self._call(
             "POST",
             f"/api/v2/dags/{dag_id}/clearTaskInstances",

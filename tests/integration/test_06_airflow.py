@@ -74,10 +74,28 @@ def run_dag(cli, conf: dict | None = None, rerun: str | None = None):
 BY_HAND = 25  # transactions a user ingests with the CLI while the first DAG run starts
 
 
+def settle_schedule(client: AirflowClient, dag_id: str, timeout: float = 600) -> None:
+    """Unpauses `dag_id` and waits for the run its schedule then makes for the latest interval
+    (catchup=False) to end. Otherwise that run, older than any run triggered beside it, would go
+    first (max_active_runs=1) and a triggered run could start a minute or more later."""
+    client.unpause(dag_id)
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = client.runs(dag_id)
+        if any(r["run_type"] == "scheduled" for r in runs) and all(
+            r["state"] in ("success", "failed") for r in runs
+        ):
+            return
+        assert time.monotonic() < deadline, f"{dag_id}: its scheduled run did not end: {runs}"
+        time.sleep(2)
+
+
 @pytest.fixture(scope="module")
-def first_run(cli, data, tmp_path_factory) -> str:
+def first_run(cli, data, settings, tmp_path_factory) -> str:
     """The DAG run that loads the first generated day, started while a user's `lakehouse ingest`
-    holds the tables (its job sleeps 40 s at a fault point once it has its locks); its run id."""
+    holds the tables (its job sleeps 40 s at a fault point once it has its locks); its run id.
+    The schedule's own first run has ended before: the triggered run is the only one."""
+    settle_schedule(AirflowClient(settings), "lakehouse_daily")
     mine = tmp_path_factory.mktemp("by-hand") / "by-hand.jsonl"
     mine.write_text(
         "".join(
