@@ -514,7 +514,9 @@ SMALL_BATCH_RECORDS = 250_000
 FILE_OPEN_COST = 512 * 1024  # bytes: what opening a file costs, compared to reading it
 
 
-def classify(validated: DataFrame, current: DataFrame, source: Source, small: bool = False) -> DataFrame:
+def classify(
+    validated: DataFrame, current: DataFrame, source: Source, id_range: tuple[Any, Any] | None = None
+) -> DataFrame:
     """Gives each valid or rejected record exactly one `outcome`.
 
     - rejected: failed at least one rule.
@@ -523,6 +525,8 @@ def classify(validated: DataFrame, current: DataFrame, source: Source, small: bo
     - accepted: the last valid record for its id, new or different from the curated row
       (`change` says insert or update).
     `superseded` marks duplicates whose content differs from the record that won.
+
+    `id_range`, for a small batch: its lowest and highest id (None, None when it has none).
     """
     key = source.id_column
     valid = F.size("reasons") == 0
@@ -538,13 +542,17 @@ def classify(validated: DataFrame, current: DataFrame, source: Source, small: bo
         .withColumn("_winner_hash", F.first("record_hash").over(last_first))
     )
     existing = current.select(F.col(key).alias("_cur_id"), F.col("record_hash").alias("_cur_hash"))
-    if small:
+    if id_range is not None:
         # a small batch into a large table: only the curated rows of the batch's ids take part,
         # found by probing the table's scan with the broadcast ids instead of shuffling every
         # curated row (the caller materialises a small batch first: its ids and its records
-        # come from one read of the files)
+        # come from one read of the files). The scan is bounded by the batch's lowest and highest
+        # id: a data file whose id bounds (Iceberg's column metrics) lie outside is not read, so
+        # new records with increasing ids read none of the history; random ids skip nothing.
         ids = validated.select(F.col(key).alias("_cur_id")).where(F.col("_cur_id").isNotNull()).distinct()
-        existing = F.broadcast(existing.join(F.broadcast(ids), "_cur_id", "left_semi"))
+        lowest, highest = id_range
+        in_range = F.col("_cur_id").between(lowest, highest) if lowest is not None else F.lit(False)
+        existing = F.broadcast(existing.where(in_range).join(F.broadcast(ids), "_cur_id", "left_semi"))
     joined = ranked.join(existing, ranked[key] == existing["_cur_id"], "left")
     outcome = (
         F.when(~F.col("_valid"), "rejected")
@@ -760,12 +768,17 @@ def classified_records(
     validated = validate(parse(read_records(spark, files), source), source).drop("rec")
     counted = [f.records for f in files]
     small = all(n is not None for n in counted) and sum(n or 0 for n in counted) <= SMALL_BATCH_RECORDS
-    if small:
-        validated = checkpoint(validated)
+    id_range = None
+    if small:  # computed once, its id range observed as it is
+        bounds = Observation(f"{source.name}_ids_{uuid.uuid4().hex[:8]}")
+        key = F.col(source.id_column)
+        lowest, highest = F.min(key).alias("lowest"), F.max(key).alias("highest")
+        validated = checkpoint(validated.observe(bounds, lowest, highest))
+        id_range = (bounds.get.get("lowest"), bounds.get.get("highest"))
     # a name of its own: two jobs of one service may classify the same source side by side
     observation = Observation(f"{source.name}_outcomes_{uuid.uuid4().hex[:8]}")
     classified = checkpoint(
-        classify(validated, current, source, small).observe(
+        classify(validated, current, source, id_range).observe(
             observation, *outcome_sums(), F.count_if(F.col("malformed")).alias("_malformed")
         )
     )

@@ -23,7 +23,10 @@ def run_classify(spark, raws, current_raws=(), small=False):
     batch = records(spark, list(raws))
     validated = validate(parse(batch, TRANSACTIONS), TRANSACTIONS)
     current = validate(parse(records(spark, list(current_raws)), TRANSACTIONS), TRANSACTIONS)
-    classified = classify(validated, current, TRANSACTIONS, small)
+    # the small path's id range, computed here apart from the job (which observes it)
+    ids = sorted(r.transaction_id for r in validated.select("transaction_id").collect() if r.transaction_id)
+    id_range = (ids[0], ids[-1]) if ids else (None, None)
+    classified = classify(validated, current, TRANSACTIONS, id_range if small else None)
     return batch, classified
 
 
@@ -68,6 +71,29 @@ def test_same_content_as_curated_is_a_duplicate_and_changed_content_an_update(sp
         (4, "duplicate", None, False),
         (5, "rejected", None, False),
     ]
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["shuffle-join", "broadcast-ids"])
+def test_curated_rows_at_both_ends_of_the_batch_ids_are_compared(spark, small) -> None:
+    # the small path bounds its scan of curated by the batch's lowest and highest id: both ends
+    # are inside the bounds, ids outside them are not in the batch
+    batch, classified = run_classify(
+        spark,
+        [tx("5", 50), tx("6", 60), tx("7", 71)],
+        current_raws=[tx("4", 40), tx("5", 50), tx("7", 70), tx("8", 80)],
+        small=small,
+    )
+    assert outcomes(classified) == [
+        (1, "duplicate", None, False),
+        (2, "accepted", "insert", False),
+        (3, "accepted", "update", False),
+    ]
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["shuffle-join", "broadcast-ids"])
+def test_a_batch_without_any_id_is_all_rejected(spark, small) -> None:
+    batch, classified = run_classify(spark, [NO_ID, NO_ID], current_raws=[tx("1", 10)], small=small)
+    assert outcomes(classified) == [(1, "rejected", None, False), (2, "rejected", None, False)]
 
 
 def test_rejected_records_never_win_over_valid_ones(spark) -> None:
