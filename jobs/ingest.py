@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
 from jobs.sources import CORRUPT, SOURCES, Source
 from jobs.tables import TABLES, ensure
+from jobs.threads import side_by_side
 from jobs.timing import recording, step
 from jobs.writes import LockTimeout, Writer, current_snapshot
 
@@ -1015,10 +1017,15 @@ def run(
             seen = (
                 {name: set() for name in inputs} if force else already_ingested(spark, catalog, list(inputs))
             )
-        prepared = {
-            name: prepare(spark, catalog, SOURCES[name], paths, force, seen=seen[name])
-            for name, paths in inputs.items()
-        }
+        # the sources are read and classified side by side (nothing is written yet), then
+        # committed one after the other: each commit is one run of the writer
+        prepared = side_by_side(
+            spark,
+            {
+                name: partial(prepare, spark, catalog, SOURCES[name], paths, force, seen=seen[name])
+                for name, paths in inputs.items()
+            },
+        )
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():
             entry: dict[str, Any] = {"skipped_files": [n for f in p.skipped for n in f.all_names]}
