@@ -789,11 +789,18 @@ def classified_records(
     return classified, counts, int(metrics.get("_malformed") or 0)
 
 
-def per_core(df: DataFrame) -> DataFrame:
-    """`df` in at most one partition per core, for an append: each write task makes its own files
-    (no shuffle before a write), so more tasks than cores would only make more, smaller files
-    (a batch's month partitions times its tasks), each one more object to open for every later scan."""
-    return df.coalesce(max(1, df.sparkSession.sparkContext.defaultParallelism))
+# An append gets a write task per this many rows, at most one per core.
+ROWS_PER_WRITE_TASK = 250_000
+
+
+def per_core(df: DataFrame, rows: int) -> DataFrame:
+    """`df` (`rows` rows) in at most one partition per core, for an append: each write task makes
+    its own files (no shuffle before a write), so more tasks than cores would only make more,
+    smaller files (a batch's month partitions times its tasks), each one more object to write now
+    and to open for every later scan. Up to ROWS_PER_WRITE_TASK rows, one task: a small batch's
+    curated rows spread over a dozen months write a dozen files, not two dozen half as large."""
+    tasks = min(df.sparkSession.sparkContext.defaultParallelism, -(-rows // ROWS_PER_WRITE_TASK))
+    return df.coalesce(max(1, tasks))
 
 
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:
@@ -811,7 +818,7 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
         now.alias("ingested_at"),
     )
     if not forced:
-        per_core(raw).writeTo(table).append()
+        per_core(raw, p.account.received).writeTo(table).append()
         return
     raw.createOrReplaceTempView("_raw_batch")
     spark.sql(f"""
@@ -840,7 +847,7 @@ def write_rejected(
     )
     if not forced:
         if p.account.rejected:
-            per_core(rejected).writeTo(table).append()
+            per_core(rejected, p.account.rejected).writeTo(table).append()
         return
     rejected.createOrReplaceTempView("_rejected_batch")
     hashes = ", ".join(f"'{f.sha256}'" for f in p.files)
@@ -873,7 +880,8 @@ def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, n
     rows = with_pseudonyms(accepted, [*contract.pseudonymised]).select(*contract.column_names, "change")
     fault_point("ingest.before_curated_merge")
     if p.account.inserted:
-        per_core(rows.where(F.col("change") == "insert").drop("change")).writeTo(table).append()
+        inserts = rows.where(F.col("change") == "insert").drop("change")
+        per_core(inserts, p.account.inserted).writeTo(table).append()
     if p.account.updated:
         rows.where(F.col("change") == "update").drop("change").createOrReplaceTempView("_changes")
         spark.sql(f"""
