@@ -748,6 +748,12 @@ def prepare(
     return prepared
 
 
+def release(p: Prepared) -> None:
+    """Free a prepared batch's checkpoint (a batch that will not be committed)."""
+    if p.classified is not None:
+        p.classified.unpersist()
+
+
 def classified_records(
     spark: SparkSession, catalog: str, source: Source, files: list[InputFile]
 ) -> tuple[DataFrame, dict[str, int], int]:
@@ -997,8 +1003,7 @@ def ingest_micro_batch(
             commit(writer, catalog, p, batch_id, started, stream_batch=stream_batch)
             result["batch_id"] = batch_id
         result.update(vars(p.account))
-        if p.classified is not None:
-            p.classified.unpersist()
+        release(p)
     result["timings"] = timings
     return result
 
@@ -1033,6 +1038,7 @@ def run(
                 name: partial(prepare, spark, catalog, SOURCES[name], paths, force, seen=seen[name])
                 for name, paths in inputs.items()
             },
+            discard=release,
         )
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():
@@ -1043,8 +1049,7 @@ def run(
                 entry["snapshots"] = commit(writer, catalog, p, batch_id, started, force)
             entry.update(vars(p.account))
             result["sources"][name] = entry
-            if p.classified is not None:
-                p.classified.unpersist()
+            release(p)
     result["timings"] = timings
     return result
 

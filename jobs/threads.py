@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import threading
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,15 +26,29 @@ from jobs.jvm import jvm_of
 T = TypeVar("T")
 
 
-def side_by_side(spark: SparkSession, calls: dict[str, Callable[[], T]]) -> dict[str, T]:
+# How often the caller checks on its threads (and, once one failed, cancels the others' jobs).
+POLL_SECONDS = 0.2
+
+
+def side_by_side(
+    spark: SparkSession, calls: dict[str, Callable[[], T]], discard: Callable[[T], None] | None = None
+) -> dict[str, T]:
     """Run every call in a thread of its own (a single call in the caller's), wait for all of them;
-    returns name -> result, in the order of `calls`. If any raised, raises the first one's
-    exception (in that order) once every call has ended: no thread is left running behind the
-    caller's error handling."""
+    returns name -> result, in the order of `calls`.
+
+    If a call raises, the others stop too: their Spark jobs (tagged for this call) are cancelled
+    until they end, instead of finishing work that will be thrown away while the job holds its
+    locks. Then the first exception (in the order of `calls`) is raised, the others are reported
+    on stderr, and `discard` gets each result of the calls that did succeed (e.g. to release a
+    checkpoint). No thread is left running behind the caller's error handling.
+    """
     if len(calls) == 1:
         return {name: call() for name, call in calls.items()}
+    sc = spark.sparkContext
+    tag = f"lakehouse-side-by-side-{uuid.uuid4().hex[:12]}"
     results: dict[str, T] = {}
     errors: dict[str, BaseException] = {}
+    failed = threading.Event()
     stream: Any = sys.stderr  # the service's Router (a stream per job thread), or a plain stream
     local = getattr(stream, "local", None)
     sink = getattr(local, "sink", None) if local is not None else None
@@ -40,11 +56,13 @@ def side_by_side(spark: SparkSession, calls: dict[str, Callable[[], T]]) -> dict
     def body(name: str, call: Callable[[], T]) -> None:
         if sink is not None:
             stream.attach(sink)
-        jvm_of(spark).org.apache.spark.sql.SparkSession.setActiveSession(spark._jsparkSession)
         try:
+            sc.addJobTag(tag)
+            jvm_of(spark).org.apache.spark.sql.SparkSession.setActiveSession(spark._jsparkSession)
             results[name] = call()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
             errors[name] = exc
+            failed.set()
         finally:
             if sink is not None:
                 stream.attach(None)
@@ -56,8 +74,16 @@ def side_by_side(spark: SparkSession, calls: dict[str, Callable[[], T]]) -> dict
         thread.start()
         threads.append(thread)
     for thread in threads:
-        thread.join()
-    for name in calls:
-        if name in errors:
-            raise errors[name]
-    return {name: results[name] for name in calls}
+        while thread.is_alive():
+            thread.join(POLL_SECONDS)
+            if failed.is_set():
+                sc.cancelJobsWithTag(tag)
+    if not errors:
+        return {name: results[name] for name in calls}
+    first, *others = [name for name in calls if name in errors]
+    for name in others:
+        print(f"[lakehouse] {name}: stopped after {first} failed: {errors[name]!r:.300}", file=sys.stderr)
+    if discard is not None:
+        for result in results.values():
+            discard(result)
+    raise errors[first]

@@ -70,3 +70,29 @@ def test_a_failure_is_raised_after_every_call_has_ended(spark) -> None:
     with pytest.raises(ValueError, match="first part failed"):
         side_by_side(spark, {"a": fails, "b": slow, "c": fails_too})
     assert ended.is_set()
+
+
+def test_a_failure_cancels_the_other_calls_spark_jobs_and_discards_their_results(spark) -> None:
+    sc = spark.sparkContext
+    discarded: list[str] = []
+
+    def fails() -> str:
+        time.sleep(3)  # the other call's job is running by now
+        raise ValueError("transactions: malformed input")
+
+    def runs_two_minutes() -> str:  # one task that sleeps in the JVM: only a cancel ends it early
+        spark.sql("SELECT reflect('java.lang.Thread', 'sleep', CAST(120000 AS BIGINT))").collect()
+        return "classified"
+
+    def quick() -> str:
+        return "checkpoint"
+
+    sc.setInterruptOnCancel(True)  # the cancelled task's sleep is interrupted, freeing its core
+    started = time.monotonic()
+    try:
+        with pytest.raises(ValueError, match="malformed"):
+            side_by_side(spark, {"a": fails, "b": runs_two_minutes, "c": quick}, discard=discarded.append)
+    finally:
+        sc.setInterruptOnCancel(False)
+    assert time.monotonic() - started < 60
+    assert discarded == ["checkpoint"]
