@@ -700,6 +700,7 @@ def prepare(
     fetch: Callable[[str], bytes | None] | None = None,
     quarantine: Callable[[InputFile, str], None] | None = None,
     seen: set[str] | None = None,
+    described: list[InputFile] | None = None,
 ) -> Prepared:
     """Read, parse, validate and classify one source; nothing is written here.
 
@@ -709,8 +710,10 @@ def prepare(
     Raises:
         MalformedInput: a file is not valid JSON; names the file and the position.
     """
-    with step(f"{source.name}: describe files"):
-        files = describe_files(paths, fetch)
+    if described is None:  # not described by the caller
+        with step(f"{source.name}: describe files"):
+            described = describe_files(paths, fetch)
+    files = described
     if seen is None:  # not looked up by the caller
         with step(f"{source.name}: files already ingested"):
             seen = set() if force else already_ingested(spark, catalog, [source.name])[source.name]
@@ -1030,15 +1033,30 @@ def run(
             seen = (
                 {name: set() for name in inputs} if force else already_ingested(spark, catalog, list(inputs))
             )
-        # the sources are read and classified side by side (nothing is written yet), then
-        # committed one after the other: each commit is one run of the writer
-        prepared = side_by_side(
-            spark,
-            {
-                name: partial(prepare, spark, catalog, SOURCES[name], paths, force, seen=seen[name])
-                for name, paths in inputs.items()
-            },
-            discard=release,
+        with step("describe files"):
+            described = {name: describe_files(paths) for name, paths in inputs.items()}
+        calls = {
+            name: partial(
+                prepare,
+                spark,
+                catalog,
+                SOURCES[name],
+                paths,
+                force,
+                seen=seen[name],
+                described=described[name],
+            )
+            for name, paths in inputs.items()
+        }
+        # A small batch's sources are read and classified side by side: their time is mostly the
+        # driver's (planning, JVM calls), which overlaps the other source's tasks. A large batch's
+        # one after the other: each source's sort and checkpoint then has the memory to itself.
+        # Either way nothing is written yet; the sources are committed one after the other (each
+        # commit is one run of the writer).
+        counts = [f.records for files in described.values() for f in files]
+        small = None not in counts and sum(n or 0 for n in counts) <= SMALL_BATCH_RECORDS
+        prepared = (
+            side_by_side(spark, calls, discard=release) if small else {n: c() for n, c in calls.items()}
         )
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():

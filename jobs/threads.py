@@ -15,7 +15,7 @@ import contextvars
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pyspark import InheritableThread
@@ -31,7 +31,7 @@ POLL_SECONDS = 0.2
 
 
 def side_by_side(
-    spark: SparkSession, calls: dict[str, Callable[[], T]], discard: Callable[[T], None] | None = None
+    spark: SparkSession, calls: Mapping[str, Callable[[], T]], discard: Callable[[T], None] | None = None
 ) -> dict[str, T]:
     """Run every call in a thread of its own (a single call in the caller's), wait for all of them;
     returns name -> result, in the order of `calls`.
