@@ -511,9 +511,16 @@ def validate(parsed: DataFrame, source: Source) -> DataFrame:
 
 
 # A batch up to this many records is compared with the curated table by broadcasting its ids
-# into the table's scan (no shuffle of the table's rows); a larger one by a shuffle join.
+# into the table's scan (no shuffle of the table's rows), a larger one by a shuffle join; and its
+# sources are classified side by side (`run`), a larger one's one after the other.
 SMALL_BATCH_RECORDS = 250_000
 FILE_OPEN_COST = 512 * 1024  # bytes: what opening a file costs, compared to reading it
+
+
+def is_small(files: list[InputFile]) -> bool:
+    """Whether `files` hold at most SMALL_BATCH_RECORDS records, every file's count known."""
+    counted = [f.records for f in files]
+    return None not in counted and sum(n or 0 for n in counted) <= SMALL_BATCH_RECORDS
 
 
 def classify(
@@ -777,8 +784,7 @@ def classified_records(
         f"{catalog}.curated.{source.name}"
     )
     validated = validate(parse(read_records(spark, files), source), source).drop("rec")
-    counted = [f.records for f in files]
-    small = all(n is not None for n in counted) and sum(n or 0 for n in counted) <= SMALL_BATCH_RECORDS
+    small = is_small(files)
     id_range = None
     if small:  # computed once, its id range observed as it is
         bounds = Observation(f"{source.name}_ids_{uuid.uuid4().hex[:8]}")
@@ -1053,8 +1059,7 @@ def run(
         # one after the other: each source's sort and checkpoint then has the memory to itself.
         # Either way nothing is written yet; the sources are committed one after the other (each
         # commit is one run of the writer).
-        counts = [f.records for files in described.values() for f in files]
-        small = None not in counts and sum(n or 0 for n in counts) <= SMALL_BATCH_RECORDS
+        small = is_small([f for files in described.values() for f in files])
         prepared = (
             side_by_side(spark, calls, discard=release) if small else {n: c() for n, c in calls.items()}
         )
