@@ -111,6 +111,10 @@ PLAIN_ENCODED = {
 }
 
 
+# A raw row's text, its hash and its line number are unique per record: no dictionary either.
+RAW_PLAIN_ENCODED = ("raw_json", "content_hash", "record_number")
+
+
 DICTIONARY_OFF = "write.parquet.dict-encoding-enabled.column."  # + column: "false"
 
 
@@ -127,7 +131,7 @@ def raw_table(source: Source) -> Table:
         columns=RAW_COLUMNS,
         key=("file_sha256", "record_number"),
         partitioning=("days(ingested_at)",),
-        properties=dict(UNCLUSTERED),
+        properties={**UNCLUSTERED, **plain_encoded(RAW_PLAIN_ENCODED)},
         invariants=("rows of a batch's files = `received` of that batch in curated.ingestion_log",),
     )
 
