@@ -18,7 +18,15 @@ from jobs.sources import PAYMENTS, TRANSACTIONS, Source
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-FORMAT = {"format-version": "2"}
+# Parquet pages compressed with zstd at level 1, not Parquet's default level 3: for these rows it is
+# faster and even a little smaller (local Spark, 2,000,000 transactions per write, median of four
+# warm rounds: a raw write 2.7 -> 2.3 s, 100.0 -> 97.2 MB; a curated write 4.1 -> 3.5 s, 91.8 ->
+# 88.3 MB). zstd decompresses either level at about the same speed.
+FORMAT = {
+    "format-version": "2",
+    "write.parquet.compression-codec": "zstd",
+    "write.parquet.compression-level": "1",
+}
 # Batches write in parallel, each task its own files, with no shuffle before the write (a batch
 # has one ingestion day: clustering by partition would send every row to one task).
 # Maintenance compacts the small files this leaves.
