@@ -22,7 +22,6 @@ import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -1038,18 +1037,12 @@ def run(
         with step("tables"):
             for name, columns in ensure(spark, catalog, written).items():
                 backfill_pseudonyms(spark, catalog, name, columns)
-        # The files are hashed and counted in Python while Spark looks up the files already
-        # ingested: the digest releases the interpreter's lock, the lookup is a wait on the JVM.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            describing = pool.submit(lambda: {name: describe_files(paths) for name, paths in inputs.items()})
-            with step("files already ingested"):
-                seen = (
-                    {name: set() for name in inputs}
-                    if force
-                    else already_ingested(spark, catalog, list(inputs))
-                )
-            with step("describe files"):  # what is left of it after the lookup
-                described = describing.result()
+        with step("files already ingested"):
+            seen = (
+                {name: set() for name in inputs} if force else already_ingested(spark, catalog, list(inputs))
+            )
+        with step("describe files"):
+            described = {name: describe_files(paths) for name, paths in inputs.items()}
         calls = {
             name: partial(
                 prepare,
