@@ -54,25 +54,6 @@ def common_values(settings: Settings, secrets: dict[str, str], engine: str) -> d
     }
 
 
-# Spark generates Java code per stage; HotSpot leaves a method over 8,000 bytes of bytecode to its
-# interpreter, and the ingest's wide validation makes such methods: computing its typed columns took
-# 25 s instead of 6 for 2,000,000 records (README, Performance). The throughput collector: batch
-# work, a heap of a few GB, no latency goal; measured beside G1 on the bench's 2M ingest and
-# delinquency: as fast or faster, about 100 MB less resident memory.
-SPARK_JVM_FLAGS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC"
-
-
-def spark_java_options(heap: str) -> str:
-    """A Spark JVM's options for a heap of `heap` (Spark's own -Xmx): the flags above, and the heap
-    at its full size from the start (-Xms). Grown from the JVM's default start (1/64 of the
-    machine's memory), the Spark service's heap went through six or seven full collections in a
-    2,000,000-transaction ingest. Local Spark, a fresh JVM each time, a 40,000-record batch then
-    the bench's 2M, the two ways alternating: the garbage collector's threads used 2.6-3.0 s of CPU
-    instead of 3.4-4.5 s; the runs took 44.8-56.2 s against 47.6-60.2 s, within what this host's
-    speed varies from one minute to the next."""
-    return f"{SPARK_JVM_FLAGS} -Xms{heap}"
-
-
 def spark_conf_dir(settings: Settings) -> Path:
     return settings.conf_dir / "spark"
 
@@ -83,8 +64,6 @@ def render_spark(settings: Settings, secrets: dict[str, str]) -> Path:
         "spark_master": cluster.spark_master(settings),
         "driver_memory": spark["driver_memory"],
         "executor_memory": spark["executor_memory"],
-        "driver_java_options": spark_java_options(spark["driver_memory"]),
-        "executor_java_options": spark_java_options(spark["executor_memory"]),
         "shuffle_partitions": spark["shuffle_partitions"],
         "spark_jars": ",".join(str(p) for p in settings.spark_jars),
     }

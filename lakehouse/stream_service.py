@@ -31,23 +31,22 @@ class StreamApp:
     def pid(self) -> int | None:
         return read_pid(self.pidfile)
 
-    def command(self, trigger_seconds: float | None = None, max_files: int | None = None) -> list[str]:
-        """The stream's spark-submit command line."""
-        from lakehouse.render import spark_java_options
-        from lakehouse.spark import jobs_zip, spark_submit_binary
+    def start(self, trigger_seconds: float | None = None, max_files: int | None = None) -> int:
+        pid = self.pid()
+        if pid:
+            say(f"the stream is already running (pid {pid})")
+            return pid
+        from lakehouse.spark import job_environment, jobs_zip, spark_env, spark_submit_binary
 
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         self.settings.logs.mkdir(parents=True, exist_ok=True)
         s3 = self.settings["s3"]
-        return [
+        cmd = [
             spark_submit_binary(),
             "--name",
             "lakehouse-stream",
             "--driver-memory",
             str(self.cfg["driver_memory"]),
-            # its heap from the start is its own, not the Spark service's of spark-defaults.conf
-            "--conf",
-            f"spark.driver.extraJavaOptions={spark_java_options(str(self.cfg['driver_memory']))}",
             "--py-files",
             str(jobs_zip(self.settings)),
             str(REPO_ROOT / "jobs" / "stream.py"),
@@ -62,15 +61,6 @@ class StreamApp:
             "--max-files",
             str(max_files or self.cfg["max_files_per_trigger"]),
         ]
-
-    def start(self, trigger_seconds: float | None = None, max_files: int | None = None) -> int:
-        pid = self.pid()
-        if pid:
-            say(f"the stream is already running (pid {pid})")
-            return pid
-        from lakehouse.spark import job_environment, spark_env
-
-        cmd = self.command(trigger_seconds, max_files)
         env = spark_env(self.settings) | job_environment(self.settings, "ingest")
         say("starting the stream (Spark Structured Streaming, one query per source)")
         offset = self.log.stat().st_size if self.log.exists() else 0

@@ -63,27 +63,6 @@ def test_endpoint_and_ports_come_from_environment(tmp_path: Path) -> None:
     assert "http-server.https.port=9443\n" in (s.conf_dir / "trino" / "config.properties").read_text()
 
 
-def test_every_spark_jvm_starts_with_its_own_heap(tmp_path: Path) -> None:
-    from lakehouse.stream_service import StreamApp
-
-    s = settings_for(tmp_path)
-    render.render_all(s, fake_secrets())
-    spark = (s.conf_dir / "spark" / "spark-defaults.conf").read_text()
-    options = dict(line.split(None, 1) for line in spark.splitlines() if "extraJavaOptions" in line)
-    # catalog_config/lakehouse.toml: driver_memory = "2g", executor_memory = "1g"
-    assert "spark.driver.memory                                   2g\n" in spark
-    assert options["spark.driver.extraJavaOptions"].split() == [
-        "-XX:-DontCompileHugeMethods",
-        "-XX:+UseParallelGC",
-        "-Xms2g",
-    ]
-    assert options["spark.executor.extraJavaOptions"].split()[-1] == "-Xms1g"
-    # the stream's driver has a 1 GB heap ([stream] driver_memory): an initial 2 GB would not start
-    command = StreamApp(s).command()
-    assert command[command.index("--driver-memory") + 1] == "1g"
-    assert "spark.driver.extraJavaOptions=-XX:-DontCompileHugeMethods -XX:+UseParallelGC -Xms1g" in command
-
-
 def test_password_file_uses_2y_bcrypt_and_is_stable() -> None:
     text = render.password_file_text({"admin": "s3cret-pass"})
     user, digest = text.strip().split(":", 1)
