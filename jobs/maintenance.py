@@ -17,6 +17,7 @@ from jobs.context import catalog_name
 from jobs.protocol import DEFAULT_WAIT, EXIT_LOCK_TIMEOUT
 from jobs.session import run_job
 from jobs.tables import namespaces
+from jobs.timing import step
 from jobs.writes import LockTimeout, Writer
 
 
@@ -37,15 +38,18 @@ def maintain(
     call = f"CALL {catalog}.system"
     # small files (streaming, many batches) and files with position deletes (merged updates)
     options = "map('min-input-files', '5', 'delete-file-threshold', '1')"
-    rewritten = spark.sql(f"{call}.rewrite_data_files(table => '{table}', options => {options})").first()
-    expired = spark.sql(
-        f"{call}.expire_snapshots(table => '{table}', older_than => TIMESTAMP '{expire_before}', "
-        f"retain_last => {retain_last})"
-    ).first()
+    with step(f"{table}: compact"):
+        rewritten = spark.sql(f"{call}.rewrite_data_files(table => '{table}', options => {options})").first()
+    with step(f"{table}: expire snapshots"):
+        expired = spark.sql(
+            f"{call}.expire_snapshots(table => '{table}', older_than => TIMESTAMP '{expire_before}', "
+            f"retain_last => {retain_last})"
+        ).first()
     assert rewritten is not None and expired is not None  # a procedure call answers one row
-    orphans = spark.sql(
-        f"{call}.remove_orphan_files(table => '{table}', older_than => TIMESTAMP '{orphan_before}')"
-    ).count()
+    with step(f"{table}: remove orphan files"):
+        orphans = spark.sql(
+            f"{call}.remove_orphan_files(table => '{table}', older_than => TIMESTAMP '{orphan_before}')"
+        ).count()
     return {
         "rewritten_data_files": int(rewritten["rewritten_data_files_count"]),
         "added_data_files": int(rewritten["added_data_files_count"]),

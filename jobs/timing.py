@@ -1,4 +1,8 @@
-"""Where a job's time goes: named steps, timed, reported in the job's JSON result."""
+"""Where a job's time goes: named steps, timed, reported in the job's JSON result.
+
+A step also names the Spark jobs it runs (their description), so the job's progress lines and the
+Spark UI say which step is running, not Spark's name for the code that called it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import contextvars
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from pyspark import SparkContext
+
+DESCRIPTION = "spark.job.description"  # a thread's local property: its Spark jobs' description
 
 _STEPS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("steps", default=None)
 
@@ -23,10 +31,16 @@ def recording() -> Iterator[dict[str, float]]:
 
 @contextmanager
 def step(name: str) -> Iterator[None]:
+    sc = SparkContext._active_spark_context
+    outer = sc.getLocalProperty(DESCRIPTION) if sc is not None else None
+    if sc is not None:
+        sc.setLocalProperty(DESCRIPTION, name)
     started = time.perf_counter()
     try:
         yield
     finally:
+        if sc is not None:
+            sc.setLocalProperty(DESCRIPTION, outer)  # type: ignore[arg-type]  # None removes it
         steps = _STEPS.get()
         if steps is not None:
             steps[name] = round(steps.get(name, 0.0) + time.perf_counter() - started, 3)
