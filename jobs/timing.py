@@ -32,8 +32,9 @@ def recording() -> Iterator[dict[str, float]]:
 @contextmanager
 def step(name: str) -> Iterator[None]:
     sc = SparkContext._active_spark_context
-    outer = sc.getLocalProperty(DESCRIPTION) if sc is not None else None
+    outer = None
     if sc is not None:
+        outer = sc.getLocalProperty(DESCRIPTION)
         sc.setLocalProperty(DESCRIPTION, name)
     started = time.perf_counter()
     try:
