@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs import ingest
 from jobs.faults import SimulatedDeath
-from jobs.ingest import MalformedInput, run
+from jobs.ingest import InputChanged, MalformedInput, run
 from tests.conftest import SAMPLE
 
 CATALOG = "lakehouse"
@@ -229,3 +230,57 @@ def test_every_account_field_of_a_batch_with_each_outcome(clean_catalog, tmp_pat
         "superseded": 1,
     }
     assert counts(spark)["curated.transactions"] == 4
+
+
+RECORDS = (
+    '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}',
+    '  {"transaction_id": "1", "customer_id": "A", "amount": 11, "date": "2024-01-01"} ',
+    "",
+    '{"transaction_id": "2", "customer_id": "B", "amount": "x", "date": "2024-01-02"}',
+    '"not an object"',
+    '{"transaction_id": "3", "customer_id": "Ç", "amount": 3, "date": "2024-01-03"}',
+)
+
+
+def test_raw_keeps_every_records_text_whatever_its_outcome(clean_catalog, tmp_path: Path) -> None:
+    """raw is written from its own read of the files: every non-blank line, accepted, superseded,
+    rejected or not an object, with its exact text (spaces kept) and line number."""
+    spark = clean_catalog
+    path = tmp_path / "tx.jsonl"
+    path.write_text("\n".join(RECORDS) + "\n", encoding="utf-8")
+    acc = run(spark, CATALOG, {"transactions": [str(path)]})["sources"]["transactions"]
+    assert (acc["received"], acc["accepted"], acc["rejected"], acc["duplicates"]) == (5, 2, 2, 1)
+    raw = spark.sql(f"SELECT record_number, raw_json FROM {CATALOG}.raw.transactions").collect()
+    expected = [(number, text) for number, text in enumerate(RECORDS, 1) if text]
+    assert sorted(tuple(r) for r in raw) == expected
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        (RECORDS[0], '{"transaction_id": "9", "customer_id": "Z", "amount": 10, "date": "2024-01-01"}'),
+        (RECORDS[1], RECORDS[0]),
+        RECORDS[:1],
+        RECORDS,
+    ],
+    ids=["a line rewritten", "lines swapped", "a line cut", "lines appended"],
+)
+def test_a_file_changed_after_it_was_classified_commits_nothing(
+    clean_catalog, tmp_path: Path, monkeypatch, changed: tuple[str, ...]
+) -> None:
+    """raw reads the files again: if one changed after its records were classified, the batch
+    fails and nothing of it is committed (raw's append undone)."""
+    spark = clean_catalog
+    path = tmp_path / "tx.jsonl"
+    path.write_text("\n".join(RECORDS[:2]) + "\n")
+    classified_records = ingest.classified_records
+
+    def then_change(*args):  # the file changes while the batch is between its two reads
+        out = classified_records(*args)
+        path.write_text("\n".join(changed) + "\n")
+        return out
+
+    monkeypatch.setattr(ingest, "classified_records", then_change)
+    with pytest.raises(InputChanged, match="transactions: an input file changed while it was being ingested"):
+        run(spark, CATALOG, {"transactions": [str(path)]})
+    assert set(counts(spark).values()) == {0}
