@@ -772,12 +772,22 @@ def release(p: Prepared) -> None:
 # What identifies the records of a batch: how many, and the XOR of each one's 64-bit hash of its
 # file, line number and text (the same whatever the order or partitioning of the rows).
 FINGERPRINT = ("_records", "_records_xor")
+RECORD_HASH = "_record_fp"  # a record's 64-bit hash, carried to where it is counted
 
 
-def fingerprint_sums() -> list[Column]:
-    """The aggregates of a batch's `fingerprint`, over rows of RECORD_SCHEMA."""
-    row_hash = F.xxhash64("file_order", "record_number", F.coalesce("raw_json", F.lit("")))
-    return [F.count(F.lit(1)).alias(FINGERPRINT[0]), F.bit_xor(row_hash).alias(FINGERPRINT[1])]
+def record_hash() -> Column:
+    """A record's 64-bit hash of its file, line number and text (rows of RECORD_SCHEMA)."""
+    return F.xxhash64("file_order", "record_number", F.coalesce("raw_json", F.lit("")))
+
+
+def fingerprint_sums(hashes: Column) -> list[Column]:
+    """The aggregates of a batch's `fingerprint`, over its records' `hashes` (`record_hash`).
+
+    Observed in the last stage of a job only: Spark counts a task's observed metrics again when
+    it re-runs the task, and it re-runs finished tasks of a shuffle's map side when their output
+    is lost (a worker gone); it counts the tasks of the job's last stage once.
+    """
+    return [F.count(F.lit(1)).alias(FINGERPRINT[0]), F.bit_xor(hashes).alias(FINGERPRINT[1])]
 
 
 def fingerprint(observation: Observation) -> tuple[int, int]:
@@ -810,8 +820,7 @@ def classified_records(
     current = spark.read.option("file-open-cost", str(FILE_OPEN_COST)).table(
         f"{catalog}.curated.{source.name}"
     )
-    read = Observation(f"{source.name}_records_{uuid.uuid4().hex[:8]}")
-    records = read_records(spark, files).observe(read, *fingerprint_sums())
+    records = read_records(spark, files).withColumn(RECORD_HASH, record_hash())
     validated = (
         validate(parse(records, source), source)
         .drop("rec")
@@ -828,13 +837,18 @@ def classified_records(
     # a name of its own: two jobs of one service may classify the same source side by side
     observation = Observation(f"{source.name}_outcomes_{uuid.uuid4().hex[:8]}")
     classified = checkpoint(
-        classify(validated, current, source, id_range).observe(
-            observation, *outcome_sums(), F.count_if(F.col("malformed")).alias("_malformed")
+        classify(validated, current, source, id_range)
+        .observe(
+            observation,
+            *outcome_sums(),
+            F.count_if(F.col("malformed")).alias("_malformed"),
+            *fingerprint_sums(F.col(RECORD_HASH)),
         )
+        .drop(RECORD_HASH)
     )
     metrics = observation.get  # filled by the checkpoint's own pass
     counts = {name: int(metrics.get(name) or 0) for name in outcome_tests()}
-    return classified, counts, int(metrics.get("_malformed") or 0), fingerprint(read)
+    return classified, counts, int(metrics.get("_malformed") or 0), fingerprint(observation)
 
 
 # An append gets a write task per this many rows, at most one per core.
@@ -862,7 +876,7 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
     Forced re-reads add only records (file content, record number) not already there: raw keeps
     the first arrival."""
     check = Observation(f"{p.source.name}_raw_{uuid.uuid4().hex[:8]}")
-    records = read_records(spark, p.files).observe(check, *fingerprint_sums())
+    records = read_records(spark, p.files).observe(check, *fingerprint_sums(record_hash()))
     file = file_columns(p.files)
     raw = records.select(
         "raw_json",
@@ -1151,7 +1165,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_job(
         "ingest",
         lambda spark: run(spark, args.catalog, inputs, args.force, args.wait),
-        {MalformedInput: EXIT_INPUT_REFUSED, LockTimeout: EXIT_LOCK_TIMEOUT},
+        # a file that changed while it was ingested may be complete at the next try: a plain failure
+        {MalformedInput: EXIT_INPUT_REFUSED, LockTimeout: EXIT_LOCK_TIMEOUT, InputChanged: 1},
     )
 
 

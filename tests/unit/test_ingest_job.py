@@ -284,3 +284,19 @@ def test_a_file_changed_after_it_was_classified_commits_nothing(
     with pytest.raises(InputChanged, match="transactions: an input file changed while it was being ingested"):
         run(spark, CATALOG, {"transactions": [str(path)]})
     assert set(counts(spark).values()) == {0}
+
+
+def test_files_without_records_make_a_batch_of_none(clean_catalog, tmp_path: Path) -> None:
+    """An empty file and one of blank lines: both reads of them find no records (and their counts
+    come back: Spark may plan an empty input away), the batch logs the files with zero counts."""
+    spark = clean_catalog
+    empty, blank = tmp_path / "empty.jsonl", tmp_path / "blank.jsonl"
+    empty.write_text("")
+    blank.write_text("\n  \n")
+    sources = run(spark, CATALOG, {"transactions": [str(empty)], "payments": [str(blank)]})["sources"]
+    for name in ("transactions", "payments"):
+        acc = sources[name]
+        assert (acc["received"], acc["accepted"], acc["rejected"], acc["duplicates"]) == (0, 0, 0, 0)
+    rows = counts(spark)
+    assert rows.pop("curated.ingestion_log") == 2  # a row per source: its files are ingested
+    assert set(rows.values()) == {0}
