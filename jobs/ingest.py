@@ -22,9 +22,11 @@ import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -214,32 +216,102 @@ def json_error_position(path: str, fetch: Callable[[str], bytes | None] | None =
 # ---------------------------------------------------------------------------------------
 # Reading records (one row per input record, exactly as received)
 # ---------------------------------------------------------------------------------------
-def number_lines(lines: DataFrame) -> DataFrame:
-    """Adds record_number = 1-based line number to `spark.read.text` output of ONE file.
+class InputChanged(RuntimeError):
+    """An input file changed while it was being ingested; nothing of the batch is committed."""
 
-    Set-based: a partition's rows keep file order, so the line number is the row's index in
-    its partition plus the number of lines in the partitions before it.
+
+Layout = tuple[int, ...]  # a JSON Lines file's lines in each partition Spark read it in, in order
+
+
+def line_layout(lines: DataFrame) -> Layout:
+    """How many lines each partition of `spark.read.text` output of ONE file holds: one pass over
+    the file, a row per partition to the driver."""
+    counts: dict[int, int] = dict(lines.groupBy(F.spark_partition_id().alias("p")).count().collect())
+    return tuple(counts.get(p, 0) for p in range(max(counts, default=-1) + 1))
+
+
+# What a read task raises for a line that is not where its file's layout counted it (see
+# number_lines); `lines_in_place` turns the failed job into InputChanged.
+LINES_MOVED = "LAKEHOUSE_LINES_MOVED"
+
+
+def number_lines(lines: DataFrame, layout: Layout, name: str = "") -> DataFrame:
+    """Adds record_number = 1-based line number to `spark.read.text` output of ONE file (`name`),
+    split as `layout` says.
+
+    Set-based: a partition's rows keep file order, so the line number is the row's index in its
+    partition plus the number of lines in the partitions before it. A row beyond the lines its
+    partition held when `layout` was counted (the file changed since) fails its task: numbered,
+    it would take the number of a line of the next partition.
     """
-    with_pos = (
-        lines.withColumn("_pid", F.spark_partition_id())
-        .withColumn("_mid", F.monotonically_increasing_id())
-        .withColumn("_row", F.col("_mid") - F.shiftleft(F.col("_pid").cast("long"), 33))
-    )
-    before = Window.orderBy("_pid").rowsBetween(Window.unboundedPreceding, -1)
-    offsets = (
-        with_pos.groupBy("_pid")
-        .count()
-        .withColumn("_offset", F.coalesce(F.sum("count").over(before), F.lit(0)))
-        .select("_pid", "_offset")
-    )
+    offsets = list(accumulate(layout, initial=0))[:-1] or [0]
+    pid = F.spark_partition_id()
+    row = F.monotonically_increasing_id() - F.shiftleft(pid.cast("long"), 33)
+    counted = F.get(F.array(*[F.lit(n) for n in layout or (0,)]).cast("array<bigint>"), pid)
+    offset = F.get(F.array(*[F.lit(n) for n in offsets]).cast("array<bigint>"), pid)
+    moved = F.raise_error(F.lit(f"{LINES_MOVED}: {name} has more lines where it was counted"))
     return (
-        with_pos.join(F.broadcast(offsets), "_pid")
-        .withColumn("record_number", (F.col("_offset") + F.col("_row") + 1).cast("long"))
-        .drop("_pid", "_mid", "_row", "_offset")
+        lines.withColumn("_row", row)
+        .withColumn(
+            "record_number",
+            F.when(F.col("_row") >= F.coalesce(counted, F.lit(0)), moved).otherwise(
+                offset + F.col("_row") + 1
+            ),
+        )
+        .drop("_row")
     )
 
 
-def read_file(spark: SparkSession, f: InputFile) -> DataFrame:
+@contextmanager
+def lines_in_place(source: str) -> Iterator[None]:
+    """Raises InputChanged for a Spark job that failed on a line not where it was counted."""
+    try:
+        yield
+    except Exception as exc:
+        moved = re.search(f"{LINES_MOVED}: (.*) has more lines", str(exc))
+        if moved is None:
+            raise
+        raise InputChanged(
+            f"{source}: an input file changed while it was being ingested: {moved[1]}: its lines moved "
+            "since they were counted; nothing of the batch is committed. Ingest it again once the file "
+            "is complete."
+        ) from None
+
+
+class Layouts:
+    """How Spark split each JSON Lines file of a batch (file_order -> Layout), measured by the
+    batch's first read of its files. A second read reuses them instead of counting the lines
+    again, and checks as it reads that every partition holds exactly the lines it held then: none
+    more (number_lines), and as many in all (`verify`, after the second read's action). So its line
+    numbers are right even if a file changed between the first read's count and its records."""
+
+    def __init__(self) -> None:
+        self.lines: dict[int, Layout] = {}
+        self.checks: list[tuple[int, Observation]] = []
+
+    def numbered(self, lines: DataFrame, f: InputFile) -> DataFrame:
+        """`lines` of `f` numbered (number_lines), with its measured layout or a new one."""
+        layout = self.lines.get(f.order)
+        if layout is None:
+            self.lines[f.order] = line_layout(lines)
+            return number_lines(lines, self.lines[f.order], f.path)
+        check = Observation(f"lines_{f.order}_{uuid.uuid4().hex[:8]}")
+        self.checks.append((f.order, check))
+        return number_lines(lines, layout, f.path).observe(check, F.count(F.lit(1)).alias("lines"))
+
+    def verify(self, source: str) -> None:
+        """Raises InputChanged when a file read with a reused layout has fewer lines now."""
+        for order, check in self.checks:
+            found, expected = check.get["lines"], sum(self.lines[order])
+            if found != expected:
+                raise InputChanged(
+                    f"{source}: an input file changed while it was being ingested: it had {found:,} lines, "
+                    f"{expected:,} when first read; nothing of the batch is committed. Ingest it again "
+                    "once the file is complete."
+                )
+
+
+def read_file(spark: SparkSession, f: InputFile, layouts: Layouts) -> DataFrame:
     """One row per record: file_order, record_number, raw_json."""
     uri = f.path if is_remote(f.path) else Path(f.path).as_uri()
     if f.fmt == "array":
@@ -259,7 +331,7 @@ def read_file(spark: SparkSession, f: InputFile) -> DataFrame:
         )
         records = good.unionByName(bad)
     else:
-        lines = number_lines(spark.read.text(uri)).withColumnRenamed("value", "raw_json")
+        lines = layouts.numbered(spark.read.text(uri), f).withColumnRenamed("value", "raw_json")
         records = lines.where(F.trim("raw_json") != "").select("record_number", "raw_json")
     return records.select(F.lit(f.order).alias("file_order"), "record_number", "raw_json")
 
@@ -283,11 +355,13 @@ def records_in_memory(f: InputFile) -> list[tuple[int, int, str]]:
     ]
 
 
-def read_records(spark: SparkSession, files: list[InputFile]) -> DataFrame:
+def read_records(spark: SparkSession, files: list[InputFile], layouts: Layouts | None = None) -> DataFrame:
     """One row per record of `files` (file_order, record_number, raw_json): small fetched objects
-    from their bytes, in one frame; the others read by Spark."""
+    from their bytes, in one frame; the others read by Spark, JSON Lines files numbered with
+    their `layouts` where known (then checked), else measured into them."""
+    layouts = Layouts() if layouts is None else layouts
     in_memory = [row for f in files if f.content is not None for row in records_in_memory(f)]
-    frames = [read_file(spark, f) for f in files if f.content is None]
+    frames = [read_file(spark, f, layouts) for f in files if f.content is None]
     if in_memory or not frames:
         frames.append(spark.createDataFrame(in_memory, RECORD_SCHEMA))
     out = frames[0]
@@ -672,6 +746,7 @@ class Prepared:
     # the records that were classified, as `fingerprint` counts them: what the raw write, which
     # reads the files again, must find
     fingerprint: tuple[int, int] = (0, 0)
+    layouts: Layouts = field(default_factory=Layouts)  # how its files were split: the raw read reuses them
 
 
 def already_ingested(spark: SparkSession, catalog: str, sources: list[str]) -> dict[str, set[str]]:
@@ -733,8 +808,10 @@ def prepare(
     prepared = Prepared(source, todo, [f for f in files if f.sha256 in seen])
     if not todo:
         return prepared
-    with step(f"{source.name}: parse, validate, classify"):
-        classified, counts, malformed, fingerprint = classified_records(spark, catalog, source, todo)
+    with step(f"{source.name}: parse, validate, classify"), lines_in_place(source.name):
+        classified, counts, malformed, fingerprint = classified_records(
+            spark, catalog, source, todo, prepared.layouts
+        )
     problems: dict[str, str] = {}
     if malformed:  # rare: where each broken file first fails, from one more pass
         with step(f"{source.name}: malformed files"):
@@ -751,9 +828,13 @@ def prepare(
         if not todo:
             return prepared
         classified.unpersist()
-        classified, counts, _, fingerprint = classified_records(spark, catalog, source, todo)
+        prepared.layouts = Layouts()
+        with lines_in_place(source.name):
+            classified, counts, _, fingerprint = classified_records(
+                spark, catalog, source, todo, prepared.layouts
+            )
     prepared.classified, prepared.fingerprint = classified, fingerprint
-    with step(f"{source.name}: accounting"):
+    with step(f"{source.name}: accounting"), lines_in_place(source.name):
         # counted from the files apart from Spark, independently of every join and window since
         counted = [f.records for f in todo if f.records is not None]
         received = sum(counted) if len(counted) == len(todo) else read_records(spark, todo)
@@ -796,7 +877,7 @@ def fingerprint(observation: Observation) -> tuple[int, int]:
 
 
 def classified_records(
-    spark: SparkSession, catalog: str, source: Source, files: list[InputFile]
+    spark: SparkSession, catalog: str, source: Source, files: list[InputFile], layouts: Layouts | None = None
 ) -> tuple[DataFrame, dict[str, int], int, tuple[int, int]]:
     """Every record of `files` with its outcome, computed once: the files are parsed a single
     time and the batch's rejected and curated writes read this checkpoint. Returns it with its
@@ -820,7 +901,7 @@ def classified_records(
     current = spark.read.option("file-open-cost", str(FILE_OPEN_COST)).table(
         f"{catalog}.curated.{source.name}"
     )
-    records = read_records(spark, files).withColumn(RECORD_HASH, record_hash())
+    records = read_records(spark, files, layouts).withColumn(RECORD_HASH, record_hash())
     validated = (
         validate(parse(records, source), source)
         .drop("rec")
@@ -865,18 +946,15 @@ def per_core(df: DataFrame, rows: int) -> DataFrame:
     return df.coalesce(max(1, tasks))
 
 
-class InputChanged(RuntimeError):
-    """An input file changed while it was being ingested; nothing of the batch is committed."""
-
-
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:
     """raw.<source>: one row per record as received, from a second read of the batch's files
-    (the classified records keep only the rejected ones' text). What it reads must have the
-    fingerprint of what was classified, or it raises InputChanged and the writer undoes the batch.
+    (the classified records keep only the rejected ones' text), their lines numbered with the
+    layouts the first read counted. What it reads must have those layouts and the fingerprint of
+    what was classified, or it raises InputChanged and the writer undoes the batch.
     Forced re-reads add only records (file content, record number) not already there: raw keeps
     the first arrival."""
     check = Observation(f"{p.source.name}_raw_{uuid.uuid4().hex[:8]}")
-    records = read_records(spark, p.files).observe(check, *fingerprint_sums(record_hash()))
+    records = read_records(spark, p.files, p.layouts).observe(check, *fingerprint_sums(record_hash()))
     file = file_columns(p.files)
     raw = records.select(
         "raw_json",
@@ -888,10 +966,12 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
         now.alias("ingested_at"),
     )
     if not forced:
-        per_core(raw, p.account.received).writeTo(table).append()
+        with lines_in_place(p.source.name):
+            per_core(raw, p.account.received).writeTo(table).append()
     else:
         # computed once, its fingerprint observed as it is, whatever MERGE's plan does with its source
-        batch = checkpoint(raw)
+        with lines_in_place(p.source.name):
+            batch = checkpoint(raw)
         try:
             batch.createOrReplaceTempView("_raw_batch")
             spark.sql(f"""
@@ -900,6 +980,7 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
                 WHEN NOT MATCHED THEN INSERT *""")
         finally:
             batch.unpersist()
+    p.layouts.verify(p.source.name)
     found = fingerprint(check)
     if found != p.fingerprint:
         raise InputChanged(

@@ -286,6 +286,51 @@ def test_a_file_changed_after_it_was_classified_commits_nothing(
     assert set(counts(spark).values()) == {0}
 
 
+def tx_lines(padded: int = 0, blank: int = 0) -> str:
+    """300 transactions, line `padded` with 500 more spaces, then `blank` blank lines."""
+    lines = [
+        f'{{"transaction_id": "{i}", "customer_id": "C{i}", "amount": {i}, "date": "2024-01-01"'
+        f"{' ' * 500 if i == padded else ''}}}"
+        for i in range(1, 301)
+    ]
+    return "\n".join(lines + [""] * blank) + "\n"
+
+
+@pytest.mark.parametrize(
+    "before, after, refused",
+    [
+        (tx_lines(padded=300), tx_lines(padded=1), "its lines moved"),
+        (tx_lines(blank=5), tx_lines(), "it had 300 lines, 305 when first read"),
+    ],
+    ids=["padding moved to the first line: refused by the first read", "blank lines cut: refused by raw's"],
+)
+def test_a_file_rewritten_after_its_lines_were_counted_commits_nothing(
+    clean_catalog, tmp_path: Path, monkeypatch, before: str, after: str, refused: str
+) -> None:
+    """Both reads number lines with the layout the first one counted, before it reads the records.
+    A file rewritten right after that count, with the same records, is read alike both times (the
+    same fingerprint): the layout's checks refuse it, a partition holding more lines than counted
+    as it is read, fewer lines in all after raw's read (whose append is undone)."""
+    spark = clean_catalog
+    path = tmp_path / "tx.jsonl"
+    path.write_text(before)
+    measured = ingest.line_layout
+
+    def then_rewrite(lines):
+        layout = measured(lines)
+        path.write_text(after)
+        return layout
+
+    monkeypatch.setattr(ingest, "line_layout", then_rewrite)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # many partitions
+    try:
+        with pytest.raises(InputChanged, match=refused):
+            run(spark, CATALOG, {"transactions": [str(path)]})
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert set(counts(spark).values()) == {0}
+
+
 def test_files_without_records_make_a_batch_of_none(clean_catalog, tmp_path: Path) -> None:
     """An empty file and one of blank lines: both reads of them find no records (and their counts
     come back: Spark may plan an empty input away), the batch logs the files with zero counts."""

@@ -2,22 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from jobs.ingest import describe_files, file_columns, number_lines, read_records
+import pytest
+
+from jobs.ingest import (
+    InputChanged,
+    Layouts,
+    describe_files,
+    file_columns,
+    line_layout,
+    lines_in_place,
+    number_lines,
+    read_records,
+)
+
+
+@contextmanager
+def small_splits(spark) -> Iterator[None]:
+    """Spark reads files in 4 KB pieces: a few KB of lines make many partitions."""
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")
+    try:
+        yield
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
 
 
 def test_line_numbers_are_exact_across_many_partitions(spark, tmp_path: Path) -> None:
     path = tmp_path / "lines.jsonl"
     path.write_text("".join(f'{{"n": {i}}}\n' for i in range(1, 2001)))
-    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")
-    try:
+    with small_splits(spark):
         lines = spark.read.text(path.as_uri())
         assert lines.rdd.getNumPartitions() > 1  # the case that needs partition offsets
-        rows = number_lines(lines).collect()
-    finally:
-        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+        layout = line_layout(lines)
+        rows = number_lines(lines, layout).collect()
+    assert len(layout) > 1 and sum(layout) == 2000
     assert sorted((r.record_number, r.value) for r in rows) == [(i, f'{{"n": {i}}}') for i in range(1, 2001)]
+
+
+def lines_of(path: Path, count: int, padded: int = 0) -> None:
+    """`count` JSON Lines, the first one `padded` spaces longer."""
+    path.write_text("".join(f'{{"n": {i}{" " * (padded if i == 1 else 0)}}}\n' for i in range(1, count + 1)))
+
+
+def test_a_second_read_reuses_the_layout_and_finds_the_same_records(spark, tmp_path: Path) -> None:
+    path = tmp_path / "lines.jsonl"
+    lines_of(path, 2000)
+    (f,) = describe_files([str(path)])
+    layouts = Layouts()
+    with small_splits(spark):
+        first = sorted(tuple(r) for r in read_records(spark, [f], layouts).collect())
+        assert len(layouts.lines[f.order]) > 1 and not layouts.checks  # measured, nothing to check
+        second = sorted(tuple(r) for r in read_records(spark, [f], layouts).collect())
+    assert len(layouts.checks) == 1
+    layouts.verify("transactions")  # every partition held the lines it held in the first read
+    assert second == first == [(0, i, f'{{"n": {i}}}') for i in range(1, 2001)]
+
+
+@pytest.mark.parametrize(
+    "padded, count", [(300, 2000), (0, 1990), (0, 2010)], ids=["lines moved", "fewer lines", "more lines"]
+)
+def test_a_second_read_of_a_file_whose_lines_moved_fails(
+    spark, tmp_path: Path, padded: int, count: int
+) -> None:
+    """Numbered with the first read's layout, lines that are no longer where it counted them would
+    get wrong numbers: a partition with more lines fails the read, fewer lines in all fail its check."""
+    path = tmp_path / "lines.jsonl"
+    lines_of(path, 2000)
+    (f,) = describe_files([str(path)])
+    layouts = Layouts()
+    with small_splits(spark):
+        read_records(spark, [f], layouts).collect()
+        lines_of(path, count, padded)
+        with pytest.raises(
+            InputChanged, match="transactions: an input file changed while it was being ingested"
+        ):
+            with lines_in_place("transactions"):
+                read_records(spark, [f], layouts).collect()
+            layouts.verify("transactions")
 
 
 def test_array_and_ndjson_files(spark, tmp_path: Path) -> None:
