@@ -30,6 +30,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
@@ -262,20 +263,24 @@ def number_lines(lines: DataFrame, layout: Layout, name: str = "") -> DataFrame:
     )
 
 
+# The error of a task that raised it: an analysis error's text holds the plan, marker included.
+MOVED = re.compile(rf"\[USER_RAISED_EXCEPTION\] {LINES_MOVED}: (.*?) has more lines")
+
+
 @contextmanager
 def lines_in_place(source: str) -> Iterator[None]:
     """Raises InputChanged for a Spark job that failed on a line not where it was counted."""
     try:
         yield
     except Exception as exc:
-        moved = re.search(f"{LINES_MOVED}: (.*) has more lines", str(exc))
+        moved = None if isinstance(exc, AnalysisException) else MOVED.search(str(exc))
         if moved is None:
             raise
         raise InputChanged(
             f"{source}: an input file changed while it was being ingested: {moved[1]}: its lines moved "
             "since they were counted; nothing of the batch is committed. Ingest it again once the file "
             "is complete."
-        ) from None
+        ) from exc
 
 
 class Layouts:
@@ -287,7 +292,7 @@ class Layouts:
 
     def __init__(self) -> None:
         self.lines: dict[int, Layout] = {}
-        self.checks: list[tuple[int, Observation]] = []
+        self.checks: list[tuple[InputFile, Observation]] = []
 
     def numbered(self, lines: DataFrame, f: InputFile) -> DataFrame:
         """`lines` of `f` numbered (number_lines), with its measured layout or a new one."""
@@ -296,18 +301,18 @@ class Layouts:
             self.lines[f.order] = line_layout(lines)
             return number_lines(lines, self.lines[f.order], f.path)
         check = Observation(f"lines_{f.order}_{uuid.uuid4().hex[:8]}")
-        self.checks.append((f.order, check))
+        self.checks.append((f, check))
         return number_lines(lines, layout, f.path).observe(check, F.count(F.lit(1)).alias("lines"))
 
     def verify(self, source: str) -> None:
         """Raises InputChanged when a file read with a reused layout has fewer lines now."""
-        for order, check in self.checks:
-            found, expected = check.get["lines"], sum(self.lines[order])
+        for f, check in self.checks:
+            found, expected = check.get["lines"], sum(self.lines[f.order])
             if found != expected:
                 raise InputChanged(
-                    f"{source}: an input file changed while it was being ingested: it had {found:,} lines, "
-                    f"{expected:,} when first read; nothing of the batch is committed. Ingest it again "
-                    "once the file is complete."
+                    f"{source}: an input file changed while it was being ingested: {f.path}: it had "
+                    f"{found:,} lines, {expected:,} when first read; nothing of the batch is committed. "
+                    "Ingest it again once the file is complete."
                 )
 
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pyspark.errors import AnalysisException
 
 from jobs.ingest import (
     InputChanged,
@@ -62,10 +63,16 @@ def test_a_second_read_reuses_the_layout_and_finds_the_same_records(spark, tmp_p
 
 
 @pytest.mark.parametrize(
-    "padded, count", [(300, 2000), (0, 1990), (0, 2010)], ids=["lines moved", "fewer lines", "more lines"]
+    "padded, count, refused",
+    [
+        (300, 2000, "its lines moved"),  # a piece holds more lines: its task fails
+        (0, 1990, "it had 1,990 lines, 2,000 when first read"),  # fewer in all: the check after
+        (0, 2010, "its lines moved"),
+    ],
+    ids=["lines moved", "fewer lines", "more lines"],
 )
 def test_a_second_read_of_a_file_whose_lines_moved_fails(
-    spark, tmp_path: Path, padded: int, count: int
+    spark, tmp_path: Path, padded: int, count: int, refused: str
 ) -> None:
     """Numbered with the first read's layout, lines that are no longer where it counted them would
     get wrong numbers: a partition with more lines fails the read, fewer lines in all fail its check."""
@@ -77,11 +84,24 @@ def test_a_second_read_of_a_file_whose_lines_moved_fails(
         read_records(spark, [f], layouts).collect()
         lines_of(path, count, padded)
         with pytest.raises(
-            InputChanged, match="transactions: an input file changed while it was being ingested"
+            InputChanged,
+            match=f"transactions: an input file changed while it was being ingested: .*{refused}",
         ):
             with lines_in_place("transactions"):
                 read_records(spark, [f], layouts).collect()
             layouts.verify("transactions")
+
+
+def test_an_analysis_error_is_not_taken_for_moved_lines(spark, tmp_path: Path) -> None:
+    """The text of an analysis error holds the plan, the numbering's marker included: it stays the
+    error it is."""
+    path = tmp_path / "lines.jsonl"
+    lines_of(path, 10)
+    (f,) = describe_files([str(path)])
+    layouts = Layouts()
+    read_records(spark, [f], layouts).collect()
+    with pytest.raises(AnalysisException, match="no_such_column"), lines_in_place("transactions"):
+        read_records(spark, [f], layouts).select("no_such_column").collect()
 
 
 def test_array_and_ndjson_files(spark, tmp_path: Path) -> None:
