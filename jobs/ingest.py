@@ -220,6 +220,13 @@ def json_error_position(path: str, fetch: Callable[[str], bytes | None] | None =
 class InputChanged(RuntimeError):
     """An input file changed while it was being ingested; nothing of the batch is committed."""
 
+    @classmethod
+    def of(cls, source: str, what: str) -> InputChanged:
+        return cls(
+            f"{source}: an input file changed while it was being ingested: {what}; nothing of the batch "
+            "is committed. Ingest it again once the file is complete."
+        )
+
 
 Layout = tuple[int, ...]  # a JSON Lines file's lines in each partition Spark read it in, in order
 
@@ -276,11 +283,7 @@ def lines_in_place(source: str) -> Iterator[None]:
         moved = None if isinstance(exc, AnalysisException) else MOVED.search(str(exc))
         if moved is None:
             raise
-        raise InputChanged(
-            f"{source}: an input file changed while it was being ingested: {moved[1]}: its lines moved "
-            "since they were counted; nothing of the batch is committed. Ingest it again once the file "
-            "is complete."
-        ) from exc
+        raise InputChanged.of(source, f"{moved[1]}: its lines moved since they were counted") from exc
 
 
 class Layouts:
@@ -309,10 +312,8 @@ class Layouts:
         for f, check in self.checks:
             found, expected = check.get["lines"], sum(self.lines[f.order])
             if found != expected:
-                raise InputChanged(
-                    f"{source}: an input file changed while it was being ingested: {f.path}: it had "
-                    f"{found:,} lines, {expected:,} when first read; nothing of the batch is committed. "
-                    "Ingest it again once the file is complete."
+                raise InputChanged.of(
+                    source, f"{f.path}: it had {found:,} lines, {expected:,} when first read"
                 )
 
 
@@ -988,11 +989,10 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
     p.layouts.verify(p.source.name)
     found = fingerprint(check)
     if found != p.fingerprint:
-        raise InputChanged(
-            f"{p.source.name}: an input file changed while it was being ingested: read again for raw, "
-            f"it held {found[0]:,} records, {p.fingerprint[0]:,} were classified"
-            + (" (the same number, not the same records)" if found[0] == p.fingerprint[0] else "")
-            + "; nothing of the batch is committed. Ingest it again once the file is complete."
+        same = " (the same number, not the same records)" if found[0] == p.fingerprint[0] else ""
+        raise InputChanged.of(
+            p.source.name,
+            f"read again for raw, it held {found[0]:,} records, {p.fingerprint[0]:,} were classified{same}",
         )
 
 
