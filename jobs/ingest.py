@@ -317,6 +317,30 @@ class Layouts:
                 )
 
 
+# The fewest pieces Spark cuts a read's files into (none under spark.sql.files.openCostInBytes): by
+# default the cores the application has when it plans the read (on a cluster: its executors' then).
+MIN_PARTITIONS = "spark.sql.files.minPartitionNum"
+
+
+@contextmanager
+def splits_pinned(spark: SparkSession) -> Iterator[None]:
+    """Every file read in this block cut alike: MIN_PARTITIONS set to the cores the application
+    has at its start, for the block (the job's session; restored after). A batch's raw read
+    numbers lines with the layouts of its first read (Layouts), which hold only if Spark cuts each
+    file the same way both times. Unpinned, an executor lost or added between the two reads changes
+    the pieces of a file under spark.sql.files.maxPartitionBytes per core, which fails the batch as
+    if the file had changed."""
+    before = spark.conf.get(MIN_PARTITIONS, None)
+    if before is None:
+        cores = spark.conf.get("spark.sql.leafNodeDefaultParallelism", None)
+        spark.conf.set(MIN_PARTITIONS, cores or str(spark.sparkContext.defaultParallelism))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(MIN_PARTITIONS)
+
+
 def read_file(spark: SparkSession, f: InputFile, layouts: Layouts) -> DataFrame:
     """One row per record: file_order, record_number, raw_json."""
     uri = f.path if is_remote(f.path) else Path(f.path).as_uri()
@@ -1153,6 +1177,7 @@ def ingest_micro_batch(
     written = tables_written([source])
     with (
         recording() as timings,
+        splits_pinned(spark),
         Writer.open(spark, catalog, f"stream {source}", list(keys_of(catalog, written)), wait) as writer,
     ):
         ensure(spark, catalog, written)
@@ -1183,6 +1208,7 @@ def run(
     written = tables_written(list(inputs))
     with (
         recording() as timings,
+        splits_pinned(spark),
         Writer.open(spark, catalog, "ingest", list(keys_of(catalog, written)), wait) as writer,
     ):
         fault_point("ingest.locked")

@@ -331,6 +331,39 @@ def test_a_file_rewritten_after_its_lines_were_counted_commits_nothing(
     assert set(counts(spark).values()) == {0}
 
 
+def test_an_executor_added_between_the_two_reads_changes_nothing(
+    clean_catalog, tmp_path: Path, monkeypatch
+) -> None:
+    """Spark cuts a file into pieces by the cores it has when it plans the read; the raw read
+    numbers lines with the pieces the first read counted. Cores added between the two reads (here
+    the session's parallelism, 2 then 5) must not change the pieces: the batch commits, every line
+    with its own number, and the job leaves the session's configuration as it found it."""
+    spark = clean_catalog
+    path = tmp_path / "tx.jsonl"
+    path.write_text(tx_lines())
+    measured = ingest.line_layout
+
+    def then_add_cores(lines):
+        layout = measured(lines)
+        spark.conf.set("spark.sql.leafNodeDefaultParallelism", "5")
+        return layout
+
+    monkeypatch.setattr(ingest, "line_layout", then_add_cores)
+    # a 25 KB file is cut into one piece per core (a piece costs 1 KB more to open)
+    spark.conf.set("spark.sql.files.openCostInBytes", "1024")
+    spark.conf.set("spark.sql.leafNodeDefaultParallelism", "2")
+    try:
+        run(spark, CATALOG, {"transactions": [str(path)]})
+    finally:
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+        spark.conf.unset("spark.sql.leafNodeDefaultParallelism")
+    raw = spark.table(f"{CATALOG}.raw.transactions").select("record_number", "raw_json").collect()
+    lines = tx_lines().splitlines()
+    assert sorted((r.record_number, r.raw_json) for r in raw) == [(n, lines[n - 1]) for n in range(1, 301)]
+    assert spark.table(f"{CATALOG}.curated.transactions").count() == 300
+    assert spark.conf.get("spark.sql.files.minPartitionNum", None) is None
+
+
 def test_files_without_records_make_a_batch_of_none(clean_catalog, tmp_path: Path) -> None:
     """An empty file and one of blank lines: both reads of them find no records (and their counts
     come back: Spark may plan an empty input away), the batch logs the files with zero counts."""
