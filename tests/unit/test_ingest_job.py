@@ -349,10 +349,10 @@ def test_an_executor_added_between_the_two_reads_changes_nothing(
         return layout
 
     monkeypatch.setattr(ingest, "line_layout", then_add_cores)
-    # a 25 KB file is cut into one piece per core (a piece costs 1 KB more to open)
-    spark.conf.set("spark.sql.files.openCostInBytes", "1024")
-    spark.conf.set("spark.sql.leafNodeDefaultParallelism", "2")
     try:
+        # a 25 KB file is cut into one piece per core (a piece costs 1 KB more to open)
+        spark.conf.set("spark.sql.files.openCostInBytes", "1024")
+        spark.conf.set("spark.sql.leafNodeDefaultParallelism", "2")
         run(spark, CATALOG, {"transactions": [str(path)]})
     finally:
         spark.conf.unset("spark.sql.files.openCostInBytes")
