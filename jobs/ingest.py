@@ -39,6 +39,7 @@ from jobs import pseudonyms
 from jobs.checkpoint import checkpoint
 from jobs.context import catalog_name
 from jobs.faults import fault_point
+from jobs.jvm import with_parsed_json
 from jobs.protocol import DEFAULT_WAIT, EXIT_INPUT_REFUSED, EXIT_LOCK_TIMEOUT
 from jobs.pseudonyms import pseudonym_column, with_pseudonyms
 from jobs.session import run_job
@@ -429,11 +430,6 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
     rejected with reason not_a_json_object.
     """
     trimmed = F.trim("raw_json")
-    parsed = F.from_json(
-        "raw_json",
-        source.schema,
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, "allowSingleQuotes": "false"},
-    )
     strict = F.json_array_length(F.concat(F.lit("["), F.col("raw_json"), F.lit("]"))) == 1
     # The strict check is a second pass over the text: only for records that could need it, those
     # the reader found corrupt, or that may have something after their first value. (`contains`
@@ -446,9 +442,17 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
         | F.col("raw_json").contains("} ")
     )
     one_value = F.when(suspicious, F.coalesce(strict, F.lit(False))).otherwise(F.lit(True))
+    parsed = with_parsed_json(
+        records,
+        "raw_json",
+        "_parsed",
+        source.schema,
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, "allowSingleQuotes": "false"},
+    )
     return (
-        records.withColumn("is_object", trimmed.startswith("{"))
-        .withColumn("rec", F.when(F.col("is_object"), parsed))
+        parsed.withColumn("is_object", trimmed.startswith("{"))
+        .withColumn("rec", F.when(F.col("is_object"), F.col("_parsed")))
+        .drop("_parsed")
         .withColumn(
             "malformed",
             (F.col("record_number") == 0)

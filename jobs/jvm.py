@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 
 def jvm_of(spark: SparkSession) -> Any:
@@ -13,3 +14,27 @@ def jvm_of(spark: SparkSession) -> Any:
     view = spark.sparkContext._jvm
     assert view is not None  # set as long as the session's context runs
     return view
+
+
+def with_parsed_json(
+    df: DataFrame, column: str, output: str, schema: StructType, options: dict[str, str]
+) -> DataFrame:
+    """`df` with `output`: its string `column` parsed against `schema` exactly as
+    `F.from_json(column, schema, options)` would, by the jobs' JVM class lakehouse.spark.JsonRecords
+    (jobs/java), which has Jackson read each record's bytes instead of decoding them to characters
+    first: the ingest's parsing in half the time (see its documentation)."""
+    from pyspark.sql import DataFrame as Frame
+
+    spark = df.sparkSession
+    jvm = jvm_of(spark)
+    java_options = jvm.java.util.HashMap()
+    for key, value in options.items():
+        java_options.put(key, value)
+    records = jvm.lakehouse.spark.JsonRecords
+    if not callable(records):  # py4j's name for a class the JVM does not have
+        raise RuntimeError(
+            "lakehouse.spark.JsonRecords is not on the Spark classpath: spark.jars must list the jobs' "
+            "jar (settings.jobs_jar, which `lakehouse` builds and renders into spark-defaults.conf)"
+        )
+    parsed = records.parse(df._jdf, column, output, schema.json(), java_options)
+    return Frame(parsed, spark)

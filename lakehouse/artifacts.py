@@ -84,7 +84,43 @@ def spark_jars(settings: Settings) -> list[Path]:
         f"software.amazon.awssdk:s3-transfer-manager:{v['aws_sdk']}",
         f"software.amazon.awssdk:apache-client:{v['aws_sdk']}",
     ]
-    return [maven_artifact(settings, c, t) for c, t in zip(coordinates, settings.spark_jars, strict=True)]
+    fetched = [
+        maven_artifact(settings, c, t) for c, t in zip(coordinates, settings.spark_jars[:-1], strict=True)
+    ]
+    return [*fetched, jobs_jar(settings)]
+
+
+def jobs_jar(settings: Settings) -> Path:
+    """The jobs' JVM classes (jobs/java) compiled against the installed Spark's jars, for Spark's
+    Java 17, into settings.jobs_jar."""
+    target = settings.jobs_jar
+    if target.exists():
+        return target
+    from lakehouse.cluster_nodes import spark_home
+    from lakehouse.settings import JAVA_SOURCES
+
+    _say(f"compiling {JAVA_SOURCES.relative_to(JAVA_SOURCES.parents[1])} into {target.name}")
+    sources = sorted(JAVA_SOURCES.rglob("*.java"))
+    javac = find_java_home(17, "JAVA_HOME", max_major=21) / "bin" / "javac"
+    if not javac.exists():
+        raise RuntimeError(
+            f"{javac} not found: the jobs' Java classes need a JDK (apt-get install openjdk-17-jdk-headless)"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        classes = Path(tmp) / "classes"
+        _run(
+            [str(javac), "--release", "17", "-nowarn", "-Xlint:none", "-d", str(classes)]
+            + ["-cp", str(spark_home() / "jars" / "*"), *map(str, sources)],
+            "compiling the jobs' Java classes",
+        )
+        jar = Path(tmp) / target.name
+        with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as out:
+            out.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+            for path in sorted(classes.rglob("*.class")):
+                out.write(path, path.relative_to(classes).as_posix())
+        os.replace(jar, target)
+    return target
 
 
 def trino(settings: Settings) -> Path:

@@ -6,6 +6,7 @@ from a `Settings` value, so the same jobs move to a cluster by changing configur
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = REPO_ROOT / "catalog_config" / "lakehouse.toml"
+JAVA_SOURCES = REPO_ROOT / "jobs" / "java"
 
 
 def _coerce(default: Any, raw: str) -> Any:
@@ -150,7 +152,19 @@ class Settings:
             self.jars_dir / f"hadoop-aws-{v['hadoop_aws']}.jar",
             self.jars_dir / f"s3-transfer-manager-{v['aws_sdk']}.jar",
             self.jars_dir / f"apache-client-{v['aws_sdk']}.jar",
+            self.jobs_jar,
         ]
+
+    @property
+    def jobs_jar(self) -> Path:
+        """The jobs' own JVM classes (jobs/java), built from their sources: named by a hash of them
+        and of the Spark release they are compiled against, so a change to either builds anew."""
+        from importlib.metadata import version
+
+        digest = hashlib.sha256(version("pyspark").encode())
+        for source in sorted(JAVA_SOURCES.rglob("*.java")):
+            digest.update(source.relative_to(JAVA_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
+        return self.jars_dir / f"lakehouse-jobs-{digest.hexdigest()[:12]}.jar"
 
     @property
     def trino_install(self) -> Path:

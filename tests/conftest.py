@@ -39,7 +39,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session = (
         SparkSession.builder.master("local[2]")
         .appName("lakehouse-unit-tests")
-        .config("spark.jars", ",".join(str(j) for j in jars[:1]))
+        # Iceberg's runtime and the jobs' own classes (the ingest parses JSON with them)
+        .config("spark.jars", f"{jars[0]},{artifacts.jobs_jar(settings)}")
         .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
         .config("spark.sql.catalog.lakehouse", "org.apache.iceberg.spark.SparkCatalog")
         .config("spark.sql.catalog.lakehouse.type", "hadoop")
