@@ -121,6 +121,12 @@ PLAIN_ENCODED = {
 
 # A raw row's text, its hash and its line number are unique per record: no dictionary either.
 RAW_PLAIN_ENCODED = ("raw_json", "content_hash", "record_number")
+# Iceberg has each write task sort its rows by partition first, unless fanout writers (one open file
+# per partition) are on. A batch's raw rows all fall in one day's partition: the sort orders nothing
+# and copies every record's text once more. (Local Spark, 2,099,592 payments' rows per append,
+# alternating, warm rounds: 2.0-3.1 s with fanout, 3.0-3.5 s sorted.) Curated tables keep the sort:
+# a batch spans many months, and there fanout was no faster.
+FANOUT = {"write.spark.fanout.enabled": "true"}
 
 
 DICTIONARY_OFF = "write.parquet.dict-encoding-enabled.column."  # + column: "false"
@@ -139,7 +145,7 @@ def raw_table(source: Source) -> Table:
         columns=RAW_COLUMNS,
         key=("file_sha256", "record_number"),
         partitioning=("days(ingested_at)",),
-        properties={**UNCLUSTERED, **plain_encoded(RAW_PLAIN_ENCODED)},
+        properties={**UNCLUSTERED, **FANOUT, **plain_encoded(RAW_PLAIN_ENCODED)},
         invariants=("rows of a batch's files = `received` of that batch in curated.ingestion_log",),
     )
 
