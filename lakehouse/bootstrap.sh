@@ -9,7 +9,8 @@ missing=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 command -v mvn >/dev/null || missing+=(maven)
 command -v runuser >/dev/null || missing+=(util-linux)
-[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jdk-headless)
+# a JDK, not only a runtime: the jobs' Java class is compiled with its javac
+[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/javac ] || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jdk-headless)
 # Headless Chromium: the report's browser test drives it with Playwright (no browser download).
 command -v chromium >/dev/null || missing+=(chromium)
 
