@@ -22,7 +22,11 @@ def with_parsed_json(
     """`df` with `output`: its string `column` parsed against `schema` exactly as
     `F.from_json(column, schema, options)` would, by the jobs' JVM class lakehouse.spark.JsonRecords
     (jobs/java), which has Jackson read each record's bytes instead of decoding them to characters
-    first: the ingest's parsing in half the time (see its documentation)."""
+    first: the ingest's parsing in half the time (see its documentation).
+
+    The plan is cut here (the rows above come from an RDD): an `observe()` placed before this call
+    is never reported, and a shuffle before it would run when this is called; put both after.
+    `schema` must be all nullable, as the sources' reader schemas are (from_json makes it so)."""
     from pyspark.sql import DataFrame as Frame
 
     spark = df.sparkSession
