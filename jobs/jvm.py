@@ -30,15 +30,23 @@ def with_parsed_json(
     from pyspark.sql import DataFrame as Frame
 
     spark = df.sparkSession
-    jvm = jvm_of(spark)
-    java_options = jvm.java.util.HashMap()
+    java_options = jvm_of(spark).java.util.HashMap()
     for key, value in options.items():
         java_options.put(key, value)
-    records = jvm.lakehouse.spark.JsonRecords
-    if not callable(records):  # py4j's name for a class the JVM does not have
+    parsed = jobs_class(spark, "JsonRecords").parse(df._jdf, column, output, schema.json(), java_options)
+    return Frame(parsed, spark)
+
+
+def jobs_class(spark: SparkSession, name: str) -> Any:
+    """The class lakehouse.spark.<name> of the jobs' own jar (jobs/java).
+
+    Raises:
+        RuntimeError: the session's classpath lacks the jar; says what to list.
+    """
+    found = getattr(jvm_of(spark).lakehouse.spark, name)
+    if not callable(found):  # py4j's name for a class the JVM does not have
         raise RuntimeError(
-            "lakehouse.spark.JsonRecords is not on the Spark classpath: spark.jars must list the jobs' "
+            f"lakehouse.spark.{name} is not on the Spark classpath: spark.jars must list the jobs' "
             "jar (settings.jobs_jar, which `lakehouse` builds and renders into spark-defaults.conf)"
         )
-    parsed = records.parse(df._jdf, column, output, schema.json(), java_options)
-    return Frame(parsed, spark)
+    return found
