@@ -38,16 +38,17 @@ def side_by_side(
 
     If a call raises, the others stop too: their Spark jobs (tagged for this call) are cancelled
     until they end, instead of finishing work that will be thrown away while the job holds its
-    locks. Then the first exception (in the order of `calls`) is raised, the others are reported
-    on stderr, and `discard` gets each result of the calls that did succeed (e.g. to release a
-    checkpoint). No thread is left running behind the caller's error handling.
+    locks. Then the exception that came first is raised (the others' are often only the
+    cancellation it caused: raised instead, a refused input would fail as a cancelled job), the
+    others are reported on stderr, and `discard` gets each result of the calls that did succeed
+    (e.g. to release a checkpoint). No thread is left running behind the caller's error handling.
     """
     if len(calls) == 1:
         return {name: call() for name, call in calls.items()}
     sc = spark.sparkContext
     tag = f"lakehouse-side-by-side-{uuid.uuid4().hex[:12]}"
     results: dict[str, T] = {}
-    errors: dict[str, BaseException] = {}
+    errors: dict[str, BaseException] = {}  # in the order the calls failed
     failed = threading.Event()
     stream: Any = sys.stderr  # the service's Router (a stream per job thread), or a plain stream
     local = getattr(stream, "local", None)
@@ -80,7 +81,7 @@ def side_by_side(
                 sc.cancelJobsWithTag(tag)
     if not errors:
         return {name: results[name] for name in calls}
-    first, *others = [name for name in calls if name in errors]
+    first, *others = errors
     for name in others:
         print(f"[lakehouse] {name}: stopped after {first} failed: {errors[name]!r:.300}", file=sys.stderr)
     if discard is not None:

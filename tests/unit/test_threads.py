@@ -40,6 +40,8 @@ def test_a_thread_carries_the_jobs_group_session_and_step_timings(spark) -> None
     try:
         with recording() as timings:
             side_by_side(job, {"x": lambda: part("x"), "y": lambda: part("y")})
+            with step("both"):  # steps of the threads of a step are inside it: not added up
+                side_by_side(job, {"x": lambda: part("x"), "y": lambda: part("y")})
     finally:
         for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
             sc.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it
@@ -51,7 +53,8 @@ def test_a_thread_carries_the_jobs_group_session_and_step_timings(spark) -> None
         "y session": True,
         "y rows": 3,
     }
-    assert set(timings) == {"x: counted", "y: counted"}
+    assert set(timings) == {"x: counted", "y: counted", "both", "both / x: counted", "both / y: counted"}
+    assert timings["both"] >= max(timings["both / x: counted"], timings["both / y: counted"])
 
 
 def test_a_failure_is_raised_after_every_call_has_ended(spark) -> None:
@@ -65,6 +68,7 @@ def test_a_failure_is_raised_after_every_call_has_ended(spark) -> None:
         ended.set()
 
     def fails_too() -> None:
+        time.sleep(0.2)  # after the first part: the first failure is the one raised
         raise KeyError("third")
 
     with pytest.raises(ValueError, match="first part failed"):
@@ -96,3 +100,25 @@ def test_a_failure_cancels_the_other_calls_spark_jobs_and_discards_their_results
         sc.setInterruptOnCancel(False)
     assert time.monotonic() - started < 60
     assert discarded == ["checkpoint"]
+
+
+def test_the_first_failure_is_raised_not_the_cancellation_it_caused(spark) -> None:
+    """The call that fails is second in order; the first call's job, cancelled because of it,
+    fails too, after it: the caller sees the real failure (e.g. a refused input, exit code 3), not
+    a cancelled Spark job."""
+    sc = spark.sparkContext
+
+    def cancelled() -> str:  # one task that sleeps in the JVM until the cancel interrupts it
+        spark.sql("SELECT reflect('java.lang.Thread', 'sleep', CAST(120000 AS BIGINT))").collect()
+        return "classified"
+
+    def fails() -> str:
+        time.sleep(3)  # the other call's job is running by now
+        raise ValueError("payments: malformed input")
+
+    sc.setInterruptOnCancel(True)
+    try:
+        with pytest.raises(ValueError, match="payments: malformed input"):
+            side_by_side(spark, {"transactions": cancelled, "payments": fails})
+    finally:
+        sc.setInterruptOnCancel(False)
