@@ -1233,7 +1233,8 @@ def run(
         # the running tasks share the execution memory as before, and both sources' checkpoints
         # were held together until the commits anyway. Nothing is written yet; the sources are
         # committed one after the other (each commit is one run of the writer).
-        prepared = side_by_side(spark, calls, discard=release)
+        with step("sources side by side"):
+            prepared = side_by_side(spark, calls, discard=release)
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():
             entry: dict[str, Any] = {"skipped_files": [n for f in p.skipped for n in f.all_names]}

@@ -13,3 +13,5 @@ EXIT_INPUT_REFUSED = 3  # malformed or missing input, failed data-quality check:
 EXIT_NOTHING_TO_DO = 4  # e.g. a curated table never loaded: skip, with the reason printed
 EXIT_LOCK_TIMEOUT = 5  # a table's write lock stayed taken by another writer: retry later
 DEFAULT_WAIT = 600.0  # seconds a writer waits for a lock before giving up (exit 5)
+# The result's step timings name a step run inside another "outer / inner" (jobs/timing.py).
+NESTED_STEP = " / "

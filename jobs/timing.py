@@ -13,9 +13,15 @@ from contextlib import contextmanager
 
 from pyspark import SparkContext
 
+from jobs.protocol import NESTED_STEP
+
 DESCRIPTION = "spark.job.description"  # a thread's local property: its Spark jobs' description
 
 _STEPS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("steps", default=None)
+# The step running in this context, as its result key. A step inside another (e.g. a source's,
+# in a thread of a step that runs the sources side by side) is recorded as "outer / inner": its
+# time is part of the outer step's, so only steps without " / " add up to the job's time.
+_CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("step", default=None)
 
 
 @contextmanager
@@ -36,12 +42,16 @@ def step(name: str) -> Iterator[None]:
     if sc is not None:
         outer = sc.getLocalProperty(DESCRIPTION)
         sc.setLocalProperty(DESCRIPTION, name)
+    parent = _CURRENT.get()
+    key = name if parent is None else f"{parent}{NESTED_STEP}{name}"
+    token = _CURRENT.set(key)
     started = time.perf_counter()
     try:
         yield
     finally:
+        _CURRENT.reset(token)
         if sc is not None:
             sc.setLocalProperty(DESCRIPTION, outer)  # type: ignore[arg-type]  # None removes it
         steps = _STEPS.get()
         if steps is not None:
-            steps[name] = round(steps.get(name, 0.0) + time.perf_counter() - started, 3)
+            steps[key] = round(steps.get(key, 0.0) + time.perf_counter() - started, 3)

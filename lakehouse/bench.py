@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.protocol import NESTED_STEP
 from lakehouse.settings import REPO_ROOT, Settings
 
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -385,6 +386,7 @@ def row(*cells: str) -> str:
 def markdown(runs: list[dict[str, Any]], command: str, chart_name: str) -> str:
     # the detailed tables at the default size when it was run (a growth run holds several)
     r = next((g for g in runs if g["transactions"] == DEFAULT_TRANSACTIONS), runs[-1])
+    in_steps = sum(s for name, s in r["ingest_steps_s"].items() if NESTED_STEP not in name)
     lines = [
         "# Benchmarks",
         "",
@@ -438,12 +440,14 @@ def markdown(runs: list[dict[str, Any]], command: str, chart_name: str) -> str:
         ),
         "",
         f"Where the ingest's {r['ingest_s']:.1f} s went, by the job's own step timings "
-        "(`lakehouse ingest --json`); the rest is the CLI: its start, locks, the call to the Spark service:",
+        "(`lakehouse ingest --json`; a step named `outer / inner` ran inside the outer one, side by side "
+        "with its siblings, and is not added up); the rest is the CLI: its start, locks, the call to the "
+        "Spark service:",
         "",
         "| step | seconds |",
         "| --- | --- |",
         *[f"| {step} | {s:.1f} |" for step, s in r["ingest_steps_s"].items() if s >= 0.05],
-        f"| the rest | {r['ingest_s'] - sum(r['ingest_steps_s'].values()):.1f} |",
+        f"| the rest | {r['ingest_s'] - in_steps:.1f} |",
         "",
         "Both engines give the same answer: " + ", ".join(f"{k} {v}" for k, v in r["figures"].items()) + ".",
         "",
