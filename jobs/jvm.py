@@ -47,6 +47,7 @@ def jobs_class(spark: SparkSession, name: str) -> Any:
     if not callable(found):  # py4j's name for a class the JVM does not have
         raise RuntimeError(
             f"lakehouse.spark.{name} is not on the Spark classpath: spark.jars must list the jobs' "
-            "jar (settings.jobs_jar, which `lakehouse` builds and renders into spark-defaults.conf)"
+            "jar (settings.jobs_jar, which `lakehouse up` builds and renders into spark-defaults.conf: "
+            "run it again after jobs/java changed)"
         )
     return found

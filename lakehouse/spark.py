@@ -94,6 +94,13 @@ def spark_env(settings: Settings) -> dict[str, str]:
     conf_dir = render.spark_conf_dir(settings)
     if not (conf_dir / "spark-defaults.conf").exists():
         raise RuntimeError("Spark is not configured yet: run `lakehouse up` first.")
+    jar = settings.jobs_jar  # named by the jobs' Java sources: it changes with them
+    if str(jar) not in (conf_dir / "spark-defaults.conf").read_text() or not jar.exists():
+        raise RuntimeError(
+            f"The jobs' Java code (jobs/java) changed since `lakehouse up` built it: its jar {jar.name} is "
+            "not built or not in Spark's configuration yet. Run `lakehouse up` again: it builds the jar "
+            "and renders the configuration."
+        )
     (conf_dir / "log4j2.properties").write_text(LOG4J2)
     env = dict(os.environ)
     env.update(
