@@ -59,8 +59,10 @@ def test_a_thread_carries_the_jobs_group_session_and_step_timings(spark) -> None
 
 def test_a_failure_is_raised_after_every_call_has_ended(spark) -> None:
     ended = threading.Event()
+    first_failing = threading.Event()
 
     def fails() -> None:
+        first_failing.set()
         raise ValueError("first part failed")
 
     def slow() -> None:
@@ -68,7 +70,9 @@ def test_a_failure_is_raised_after_every_call_has_ended(spark) -> None:
         ended.set()
 
     def fails_too() -> None:
-        time.sleep(0.2)  # after the first part: the first failure is the one raised
+        # after the first part, however late its thread starts: the first failure is the one raised
+        first_failing.wait(30)
+        time.sleep(0.2)
         raise KeyError("third")
 
     with pytest.raises(ValueError, match="first part failed"):
