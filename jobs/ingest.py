@@ -467,7 +467,8 @@ def parse(records: DataFrame, source: Source) -> DataFrame:
 # inside a CASE branch, and the rules are mostly branches, so the same trim or decimal parse written
 # in several rules would run once per rule.
 FIELD = "_field_"  # the field's text, trimmed, empty as missing
-WIDE = "_wide_"  # an amount's text as DECIMAL(38,18): every digit a rule may need to see
+CENTS = "_cents_"  # an amount's text as DECIMAL(18,2), when that is its exact value (`_cents`)
+WIDE = "_wide_"  # any other amount's text as DECIMAL(38,18): every digit a rule may need to see
 DAY = "_day_"  # a date's text as DATE
 
 
@@ -507,11 +508,34 @@ def fields(parsed: DataFrame, source: Source) -> DataFrame:
         *[cleaned(name).alias(FIELD + name) for name in source.fields if name != source.date_alias],
         *[_clean(F.col(f"rec.metadata.{name}")).alias(FIELD + name) for name in source.metadata_fields],
     )
-    return with_text.select(
+    with_cents = with_text.select(
         "*",
-        *[text(name).try_cast("decimal(38,18)").alias(WIDE + name) for name in amounts(source)],
+        *[_cents(text(name)).alias(CENTS + name) for name in amounts(source)],
         *[_day(text(name)).alias(DAY + name) for name in dates(source)],
     )
+    return with_cents.select(
+        "*",
+        *[
+            F.when(F.col(CENTS + name).isNull(), text(name).try_cast("decimal(38,18)")).alias(WIDE + name)
+            for name in amounts(source)
+        ],
+    )
+
+
+def _cents(cleaned: Column) -> Column:
+    """An amount's cleaned text as DECIMAL(18,2) when that is exactly its value: at most two digits
+    after the point, no exponent, under 10^16; else null (the text is then read as DECIMAL(38,18)).
+
+    The common case costs no rounding: the rules on a DECIMAL(38,18) value round it to cents twice
+    (the too-precise check, then the typed column), each a division of Java BigDecimals: a sixth of
+    classifying a record apart from its JSON parse (JFR, the bench's 2M ingest). A value read here
+    exactly is what the wide value rounds to, so the rules give the same. (Local Spark, parse and
+    validate 2,000,000 transactions, alternating: 5.0-6.2 s instead of 5.6-7.2 s, 1 s less CPU.)
+    """
+    point = F.instr(cleaned, ".")
+    short = (point == 0) | (F.length(cleaned) - point <= 2)
+    plain = short & ~cleaned.contains("e") & ~cleaned.contains("E")
+    return F.when(plain, cleaned.try_cast("decimal(18,2)"))
 
 
 def _day(cleaned: Column) -> Column:
@@ -536,15 +560,17 @@ def amount_checks(name: str) -> list[tuple[str, Column]]:
     `<name>_not_numeric`: not a number; `<name>_out_of_range`: above MAX_AMOUNT (or below its
     negative); `<name>_too_precise`: a fraction of a cent (more than two significant decimals).
     """
-    raw, wide = text(name), F.col(WIDE + name)
-    as_double = F.when(wide.isNull(), raw.try_cast("double"))  # only for what is not a plain decimal
-    numeric = wide.isNotNull() | (as_double.isNotNull() & ~F.isnan(as_double))
+    raw, cents, wide = text(name), F.col(CENTS + name), F.col(WIDE + name)
+    exact = cents.isNotNull()  # then `wide` is null: not read
+    # only for what is not a plain decimal
+    as_double = F.when(~exact & wide.isNull(), raw.try_cast("double"))
+    numeric = exact | wide.isNotNull() | (as_double.isNotNull() & ~F.isnan(as_double))
+    too_large = F.when(exact, F.abs(cents) > F.lit(MAX_AMOUNT)).otherwise(
+        wide.isNull() | (F.abs(wide) > F.lit(MAX_AMOUNT).cast("decimal(38,18)"))
+    )
     return [
         (f"{name}_not_numeric", raw.isNotNull() & ~numeric),
-        (
-            f"{name}_out_of_range",
-            numeric & (wide.isNull() | (F.abs(wide) > F.lit(MAX_AMOUNT).cast("decimal(38,18)"))),
-        ),
+        (f"{name}_out_of_range", numeric & too_large),
         (f"{name}_too_precise", wide.isNotNull() & (wide != F.round(wide, 2))),
     ]
 
@@ -556,10 +582,10 @@ def typed_columns(source: Source) -> dict[str, Column]:
         if name in dates(source):
             cols[name] = F.col(DAY + name)
         elif name in amounts(source):
-            # rounded twice (text to 18 decimals, then to 2): for an accepted amount (at most two
-            # decimals) the same value as text straight to DECIMAL(18,2); the two differ only for
-            # amounts that fail <amount>_too_precise, whose typed values are never stored
-            cols[name] = F.col(WIDE + name).try_cast("decimal(18,2)")
+            # exact, or rounded twice (text to 18 decimals, then to 2): for an accepted amount (at
+            # most two decimals) the same value as text straight to DECIMAL(18,2); the two differ
+            # only for amounts that fail <amount>_too_precise, whose typed values are never stored
+            cols[name] = F.coalesce(F.col(CENTS + name), F.col(WIDE + name).try_cast("decimal(18,2)"))
         elif name in source.metadata_fields and sql_type != "STRING":
             cols[name] = text(name).try_cast(sql_type.lower())
         else:
@@ -573,13 +599,16 @@ def rejection_reasons(source: Source) -> Column:
     def invalid_date(name: str) -> Column:  # present, but not a date
         return text(name).isNotNull() & F.col(DAY + name).isNull()
 
-    amount = F.col(WIDE + source.amount_column)
+    cents, wide = F.col(CENTS + source.amount_column), F.col(WIDE + source.amount_column)
     checks: list[tuple[str, Column]] = [
         (f"missing_{name}", text(name).isNull()) for name in (*source.required_ids, source.amount_column)
     ]
     checks += amount_checks(source.amount_column)
     checks += [
-        (f"{source.amount_column}_not_positive", amount.isNotNull() & (amount <= 0)),
+        (
+            f"{source.amount_column}_not_positive",
+            F.when(cents.isNotNull(), cents <= 0).otherwise(wide.isNotNull() & (wide <= 0)),
+        ),
         (f"missing_{source.date_column}", text(source.date_column).isNull()),
         (f"invalid_{source.date_column}", invalid_date(source.date_column)),
     ]
@@ -613,7 +642,7 @@ def validate(parsed: DataFrame, source: Source) -> DataFrame:
         | F.col("rec.currency").isNotNull(),
         "v2",
     ).otherwise("v1")
-    helpers = [c for c in out.columns if c.startswith((FIELD, WIDE, DAY))]
+    helpers = [c for c in out.columns if c.startswith((FIELD, CENTS, WIDE, DAY))]
     return out.withColumns(
         {
             "record_hash": F.sha2(F.to_json(F.struct(*[F.col(n) for n in names])), 256),

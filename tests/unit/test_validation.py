@@ -113,6 +113,35 @@ def reasons_of(spark, source, raw: str) -> list[str]:
             '{"transaction_id": "1", "customer_id": "A", "amount": "NaN", "date": "2024-01-01"}',
             ["amount_not_numeric"],
         ),
+        # amounts in other notations: an exponent, no digit before the point, a sign
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "1E-7", "date": "2024-01-01"}',
+            ["amount_too_precise"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": 1e-7, "date": "2024-01-01"}',
+            ["amount_too_precise"],
+        ),
+        ('{"transaction_id": "1", "customer_id": "A", "amount": "1.5e2", "date": "2024-01-01"}', []),
+        ('{"transaction_id": "1", "customer_id": "A", "amount": "+.5", "date": "2024-01-01"}', []),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "-0.00", "date": "2024-01-01"}',
+            ["amount_not_positive"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "1.2.3", "date": "2024-01-01"}',
+            ["amount_not_numeric"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "9999999999999999.99", '
+            '"date": "2024-01-01"}',
+            ["amount_out_of_range"],
+        ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "10000000000000000", '
+            '"date": "2024-01-01"}',
+            ["amount_out_of_range"],
+        ),
     ],
 )
 def test_transaction_rules(spark, raw: str, expected: list[str]) -> None:
@@ -170,6 +199,24 @@ def test_v2_transaction_is_typed(spark) -> None:
     assert (row.status, row.product_category, row.channel) == ("completed", "services", "online")
     assert (row.discount_applied, row.installments) == ("true", 3)
     assert row.schema_version == "v2"
+
+
+@pytest.mark.parametrize(
+    ("amount", "typed"),
+    [
+        ("3261.65", "3261.65"),
+        ('"7"', "7.00"),
+        ("10.500", "10.50"),
+        ('"1.5e2"', "150.00"),
+        ('"+.5"', "0.50"),
+        ('"-12.3"', "-12.30"),
+        ("9999999999999.99", "9999999999999.99"),
+    ],
+)
+def test_an_amount_is_typed_to_its_exact_cents(spark, amount: str, typed: str) -> None:
+    raw = f'{{"transaction_id": "1", "customer_id": "A", "amount": {amount}, "date": "2024-01-01"}}'
+    row = validate(parse(records(spark, [raw]), TRANSACTIONS), TRANSACTIONS).first()
+    assert row.amount == Decimal(typed)
 
 
 def test_v1_payment_aliases_date_paid(spark) -> None:
