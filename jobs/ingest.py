@@ -523,8 +523,9 @@ def fields(parsed: DataFrame, source: Source) -> DataFrame:
 
 
 def _cents(cleaned: Column) -> Column:
-    """An amount's cleaned text as DECIMAL(18,2) when that is exactly its value: at most two digits
-    after the point, no exponent, under 10^16; else null (the text is then read as DECIMAL(38,18)).
+    """An amount's cleaned text as DECIMAL(18,2) when that is exactly its value: at most two
+    characters after the point, no exponent, under 10^16; else null (the text is then read as
+    DECIMAL(38,18)).
 
     The common case costs no rounding: the rules on a DECIMAL(38,18) value round it to cents twice
     (the too-precise check, then the typed column), each a division of Java BigDecimals: a sixth of
@@ -562,7 +563,7 @@ def amount_checks(name: str) -> list[tuple[str, Column]]:
     """
     raw, cents, wide = text(name), F.col(CENTS + name), F.col(WIDE + name)
     exact = cents.isNotNull()  # then `wide` is null: not read
-    # only for what is not a plain decimal
+    # only for what neither decimal reads
     as_double = F.when(~exact & wide.isNull(), raw.try_cast("double"))
     numeric = exact | wide.isNotNull() | (as_double.isNotNull() & ~F.isnan(as_double))
     too_large = F.when(exact, F.abs(cents) > F.lit(MAX_AMOUNT)).otherwise(

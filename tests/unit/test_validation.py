@@ -122,6 +122,10 @@ def reasons_of(spark, source, raw: str) -> list[str]:
             '{"transaction_id": "1", "customer_id": "A", "amount": 1e-7, "date": "2024-01-01"}',
             ["amount_too_precise"],
         ),
+        (
+            '{"transaction_id": "1", "customer_id": "A", "amount": "1e-7", "date": "2024-01-01"}',
+            ["amount_too_precise"],
+        ),
         ('{"transaction_id": "1", "customer_id": "A", "amount": "1.5e2", "date": "2024-01-01"}', []),
         ('{"transaction_id": "1", "customer_id": "A", "amount": "+.5", "date": "2024-01-01"}', []),
         (
@@ -176,6 +180,17 @@ def test_transaction_rules(spark, raw: str, expected: list[str]) -> None:
             ' "metadata": {"fee_amount": 0.015}}',
             ["fee_amount_too_precise"],
         ),
+        # a fee in plain cents: its range is checked as an amount's is; a fee has no sign rule
+        (
+            '{"payment_id": "1", "transaction_id": "1", "amount_paid": 5, "payment_date": "2024-03-20",'
+            ' "metadata": {"fee_amount": "10000000000000.00"}}',
+            ["fee_amount_out_of_range"],
+        ),
+        (
+            '{"payment_id": "1", "transaction_id": "1", "amount_paid": 5, "payment_date": "2024-03-20",'
+            ' "metadata": {"fee_amount": "-1.50"}}',
+            [],
+        ),
     ],
 )
 def test_payment_rules(spark, raw: str, expected: list[str]) -> None:
@@ -209,6 +224,7 @@ def test_v2_transaction_is_typed(spark) -> None:
         ("10.500", "10.50"),
         ('"1.5e2"', "150.00"),
         ('"+.5"', "0.50"),
+        ('"5."', "5.00"),
         ('"-12.3"', "-12.30"),
         ("9999999999999.99", "9999999999999.99"),
     ],
