@@ -5,10 +5,13 @@ UV := uv
 .PHONY: bootstrap sync demo test check unit integration lint format up down clean-test-stack bench bench-stream bench-growth bench-10m
 
 # The benchmark gets a stack of its own (empty tables, its own ports), so it never touches the
-# demo's data and the demo never skews its numbers.
-BENCH_ENV := LAKEHOUSE_HOME=$(CURDIR)/.lakehouse/bench-stack LAKEHOUSE_POSTGRES_PORT=35432 \
-	LAKEHOUSE_MINIO_PORT=39000 LAKEHOUSE_MINIO_CONSOLE_PORT=39001 LAKEHOUSE_TRINO_HTTPS_PORT=38443 \
-	LAKEHOUSE_TRINO_HTTP_PORT=38080 LAKEHOUSE_AIRFLOW_PORT=38280 LAKEHOUSE_GOVERNANCE_PORT=38290
+# demo's data and the demo never skews its numbers. Its ports stay below Linux's ephemeral range
+# (32768-60999 by default, /proc/sys/net/ipv4/ip_local_port_range): there, any outgoing
+# connection of the moment may hold one as its local port, and a service failed to start
+# ("Address already in use") with nothing listening on the port.
+BENCH_ENV := LAKEHOUSE_HOME=$(CURDIR)/.lakehouse/bench-stack LAKEHOUSE_POSTGRES_PORT=25432 \
+	LAKEHOUSE_MINIO_PORT=29000 LAKEHOUSE_MINIO_CONSOLE_PORT=29001 LAKEHOUSE_TRINO_HTTPS_PORT=28443 \
+	LAKEHOUSE_TRINO_HTTP_PORT=28080 LAKEHOUSE_AIRFLOW_PORT=28280 LAKEHOUSE_GOVERNANCE_PORT=28290
 
 bootstrap:
 	@bash lakehouse/bootstrap.sh
