@@ -1157,21 +1157,35 @@ def commit(
     forced: bool = False,
     stream_batch: str | None = None,
 ) -> dict[str, int | None]:
-    """Write raw, rejected, curated, then the log row, as one run of the writer: all of it
-    commits, or the writer undoes whatever of it was written (see jobs/writes.py)."""
+    """Write raw, rejected and curated, then the log row, as one run of the writer: all of it
+    commits, or the writer undoes whatever of it was written (see jobs/writes.py).
+
+    Raw is written side by side with rejected and curated: they are different tables, written in
+    the same run (every snapshot tagged with its id), and the raw write, which reads the files
+    again, needs nothing from the others. While one write's driver plans or commits, or its
+    last task runs, the other's tasks use the cores. If either fails, the other is stopped and
+    the run undone.
+    """
     spark, s = writer.spark, p.source
     keys = keys_of(catalog, tables_written([s.name]))
     raw_t, curated_t = f"{catalog}.raw.{s.name}", f"{catalog}.curated.{s.name}"
     rejected_t, log_t = f"{catalog}.curated.rejected_records", f"{catalog}.curated.ingestion_log"
     now = F.lit(started).cast("timestamp")
-    with writer.run(batch_id, keys):
+
+    def raw() -> None:
         with step(f"{s.name}: write raw"):
             write_raw(spark, raw_t, p, batch_id, now, forced)
         fault_point("ingest.after_raw")
+
+    def outcomes() -> None:
         with step(f"{s.name}: write rejected"):
             write_rejected(spark, rejected_t, p, batch_id, now, forced)
         with step(f"{s.name}: merge curated"):
             merge_curated(spark, curated_t, p, batch_id, now)
+
+    with writer.run(batch_id, keys):
+        with step(f"{s.name}: write side by side"):
+            side_by_side(spark, {"raw": raw, "outcomes": outcomes})
         fault_point("ingest.after_curated")
         with step(f"{s.name}: write log"):
             snaps = {

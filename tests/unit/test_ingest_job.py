@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs import ingest
-from jobs.faults import SimulatedDeath
+from jobs.faults import InjectedFault, SimulatedDeath
 from jobs.ingest import InputChanged, MalformedInput, run
 from tests.conftest import SAMPLE
 
@@ -162,6 +162,35 @@ def test_an_attempt_killed_after_its_merge_is_undone_before_the_next_batch(
         f"SELECT batch_id FROM {CATALOG}.curated.transactions WHERE transaction_id = '1'"
     ).first()[0]
     assert batch_of_first == again["batch_id"]
+
+
+def test_a_failure_beside_the_raw_write_undoes_it_too(clean_catalog, tmp_path: Path, monkeypatch) -> None:
+    """raw is written side by side with rejected and curated, in one run: when the curated side
+    fails, nothing of the batch stays (raw's and rejected's appends undone, whichever committed
+    first); the retry commits every record once."""
+    spark = clean_catalog
+    path = tmp_path / "tx.jsonl"
+    path.write_text(
+        '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
+        '{"transaction_id": "2", "customer_id": "B", "amount": "x", "date": "2024-01-02"}\n'
+        '{"transaction_id": "3", "customer_id": "C", "amount": 30, "date": "2024-01-03"}\n'
+    )
+    monkeypatch.setenv("LAKEHOUSE_FAULTS", "ingest.before_curated_merge=fail")
+    with pytest.raises(InjectedFault, match="ingest.before_curated_merge"):
+        run(spark, CATALOG, {"transactions": [str(path)]})
+    monkeypatch.delenv("LAKEHOUSE_FAULTS")
+    assert set(counts(spark).values()) == {0}
+
+    acc = run(spark, CATALOG, {"transactions": [str(path)]})["sources"]["transactions"]
+    assert (acc["received"], acc["accepted"], acc["rejected"]) == (3, 2, 1)
+    assert counts(spark) == {
+        "raw.transactions": 3,
+        "raw.payments": 0,
+        "curated.transactions": 2,
+        "curated.payments": 0,
+        "curated.rejected_records": 1,
+        "curated.ingestion_log": 1,
+    }
 
 
 def test_forced_rereads_duplicate_nothing(clean_catalog, tmp_path: Path) -> None:
