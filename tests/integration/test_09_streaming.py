@@ -92,7 +92,8 @@ def test_the_stream_equals_a_batch_ingest_across_two_driver_kills(
     app = StreamApp(settings)
     streaming = ["stream", "start", "--trigger-seconds", "2", "--max-files", "20"]
 
-    # kill 1: the first MERGE of curated rows kills the driver one second in
+    # kill 1: the driver is killed one second into the first curated write (raw's, beside it,
+    # may be running or committed)
     cli.run(*streaming, LAKEHOUSE_FAULTS="ingest.before_curated_merge=killafter:1")
     first_pid = app.pid()
     replay = cli.start(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from jobs import ingest
-from jobs.faults import InjectedFault, SimulatedDeath
+from jobs.faults import SimulatedDeath
 from jobs.ingest import InputChanged, MalformedInput, run
+from jobs.writes import current_snapshot
 from tests.conftest import SAMPLE
 
 CATALOG = "lakehouse"
@@ -166,8 +168,8 @@ def test_an_attempt_killed_after_its_merge_is_undone_before_the_next_batch(
 
 def test_a_failure_beside_the_raw_write_undoes_it_too(clean_catalog, tmp_path: Path, monkeypatch) -> None:
     """raw is written side by side with rejected and curated, in one run: when the curated side
-    fails, nothing of the batch stays (raw's and rejected's appends undone, whichever committed
-    first); the retry commits every record once."""
+    fails after raw has committed, nothing of the batch stays (raw's and rejected's appends
+    undone); the retry commits every record once."""
     spark = clean_catalog
     path = tmp_path / "tx.jsonl"
     path.write_text(
@@ -175,11 +177,20 @@ def test_a_failure_beside_the_raw_write_undoes_it_too(clean_catalog, tmp_path: P
         '{"transaction_id": "2", "customer_id": "B", "amount": "x", "date": "2024-01-02"}\n'
         '{"transaction_id": "3", "customer_id": "C", "amount": 30, "date": "2024-01-03"}\n'
     )
-    monkeypatch.setenv("LAKEHOUSE_FAULTS", "ingest.before_curated_merge=fail")
-    with pytest.raises(InjectedFault, match="ingest.before_curated_merge"):
-        run(spark, CATALOG, {"transactions": [str(path)]})
-    monkeypatch.delenv("LAKEHOUSE_FAULTS")
-    assert set(counts(spark).values()) == {0}
+    raw = f"{CATALOG}.raw.transactions"
+
+    def fails_once_raw_committed(*args, **kwargs):
+        deadline = time.monotonic() + 120
+        while current_snapshot(spark, raw) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        raise RuntimeError("curated write failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest, "merge_curated", fails_once_raw_committed)
+        with pytest.raises(RuntimeError, match="curated write failed"):
+            run(spark, CATALOG, {"transactions": [str(path)]})
+    assert spark.sql(f"SELECT snapshot_id FROM {raw}.snapshots").collect()  # raw had committed...
+    assert set(counts(spark).values()) == {0}  # ...and was undone with the rest
 
     acc = run(spark, CATALOG, {"transactions": [str(path)]})["sources"]["transactions"]
     assert (acc["received"], acc["accepted"], acc["rejected"]) == (3, 2, 1)
