@@ -1114,88 +1114,115 @@ def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, n
             WHEN MATCHED THEN UPDATE SET *""")
 
 
+@dataclass
+class Batch:
+    """A prepared source on its way to the tables: its batch id and, once written, the snapshots
+    its tables had after its writes (rejected_records': after every batch of the run wrote it)."""
+
+    p: Prepared
+    batch_id: str
+    snaps: dict[str, int | None] = field(default_factory=dict)
+
+
 def write_log(
     spark: SparkSession,
     table: str,
-    p: Prepared,
-    batch_id: str,
+    batches: list[Batch],
     started: dt.datetime,
-    snaps: dict[str, int | None],
     stream_batch: str | None = None,
 ) -> None:
-    """curated.ingestion_log: the batch's account, its files (every name), the snapshots it
-    produced, and for the stream its micro-batch (query:id). Written last in the batch."""
-    a = p.account
-    row = (
-        batch_id,
-        p.source.name,
-        started,
-        dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        [(name, f.sha256, f.fmt) for f in p.files for name in f.all_names],
-        a.received,
-        a.accepted,
-        a.rejected,
-        a.duplicates,
-        a.inserted,
-        a.updated,
-        a.superseded,
-        snaps["raw_snapshot_id"],
-        snaps["curated_snapshot_id"],
-        snaps["rejected_snapshot_id"],
-        stream_batch,
-    )
+    """curated.ingestion_log: a row per batch with its account, its files (every name), the
+    snapshots it produced, and for the stream its micro-batch (query:id). Written last, one
+    commit for all the batches."""
+    finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [
+        (
+            b.batch_id,
+            b.p.source.name,
+            started,
+            finished,
+            [(name, f.sha256, f.fmt) for f in b.p.files for name in f.all_names],
+            b.p.account.received,
+            b.p.account.accepted,
+            b.p.account.rejected,
+            b.p.account.duplicates,
+            b.p.account.inserted,
+            b.p.account.updated,
+            b.p.account.superseded,
+            b.snaps["raw_snapshot_id"],
+            b.snaps["curated_snapshot_id"],
+            b.snaps["rejected_snapshot_id"],
+            stream_batch,
+        )
+        for b in batches
+    ]
     names = TABLES["curated.ingestion_log"].column_names
-    spark.createDataFrame([row], spark.table(table).select(*names).schema).writeTo(table).append()
+    spark.createDataFrame(rows, spark.table(table).select(*names).schema).writeTo(table).append()
+
+
+def write_batch(spark: SparkSession, catalog: str, b: Batch, now: Column, forced: bool) -> None:
+    """One source's raw, rejected and curated writes; notes the snapshots of its raw and curated
+    tables in `b`. Raw is written side by side with rejected and curated: they are different
+    tables, and the raw write, which reads the files again, needs nothing from the others. While
+    one write's driver plans or commits, or its last task runs, the other's tasks use the cores.
+    If either fails, the other is stopped."""
+    p, s = b.p, b.p.source
+    raw_t, curated_t = f"{catalog}.raw.{s.name}", f"{catalog}.curated.{s.name}"
+
+    def raw() -> None:
+        with step(f"{s.name}: write raw"):
+            write_raw(spark, raw_t, p, b.batch_id, now, forced)
+        fault_point("ingest.after_raw")
+
+    def outcomes() -> None:
+        with step(f"{s.name}: write rejected"):
+            write_rejected(spark, f"{catalog}.curated.rejected_records", p, b.batch_id, now, forced)
+        with step(f"{s.name}: merge curated"):
+            merge_curated(spark, curated_t, p, b.batch_id, now)
+
+    with step(f"{s.name}: write side by side"):
+        side_by_side(spark, {"raw": raw, "outcomes": outcomes})
+    b.snaps = {
+        t: current_snapshot(spark, name)
+        for t, name in (("raw_snapshot_id", raw_t), ("curated_snapshot_id", curated_t))
+    }
 
 
 def commit(
     writer: Writer,
     catalog: str,
-    p: Prepared,
-    batch_id: str,
+    batches: list[Batch],
     started: dt.datetime,
     forced: bool = False,
     stream_batch: str | None = None,
-) -> dict[str, int | None]:
-    """Write raw, rejected and curated, then the log row, as one run of the writer: all of it
-    commits, or the writer undoes whatever of it was written (see jobs/writes.py).
+) -> None:
+    """Write every batch (one per source), then their log rows, as one run of the writer: all of
+    it commits, or the writer undoes whatever of it was written (see jobs/writes.py).
 
-    Raw is written side by side with rejected and curated: they are different tables, written in
-    the same run (every snapshot tagged with its id), and the raw write, which reads the files
-    again, needs nothing from the others. While one write's driver plans or commits, or its
-    last task runs, the other's tasks use the cores. If either fails, the other is stopped and
-    the run undone.
+    The sources are written side by side (each its raw beside its rejected and curated, in
+    `write_batch`): every table but rejected_records is one source's, and both sources only
+    append to that one. A forced re-read MERGEs into rejected_records instead (replacing the
+    rejections of its files): then the sources are written one after the other. The run's id
+    names its batches; every snapshot it commits is tagged with it.
     """
-    spark, s = writer.spark, p.source
-    keys = keys_of(catalog, tables_written([s.name]))
-    raw_t, curated_t = f"{catalog}.raw.{s.name}", f"{catalog}.curated.{s.name}"
-    rejected_t, log_t = f"{catalog}.curated.rejected_records", f"{catalog}.curated.ingestion_log"
+    spark = writer.spark
+    keys = keys_of(catalog, tables_written([b.p.source.name for b in batches]))
     now = F.lit(started).cast("timestamp")
-
-    def raw() -> None:
-        with step(f"{s.name}: write raw"):
-            write_raw(spark, raw_t, p, batch_id, now, forced)
-        fault_point("ingest.after_raw")
-
-    def outcomes() -> None:
-        with step(f"{s.name}: write rejected"):
-            write_rejected(spark, rejected_t, p, batch_id, now, forced)
-        with step(f"{s.name}: merge curated"):
-            merge_curated(spark, curated_t, p, batch_id, now)
-
-    with writer.run(batch_id, keys):
-        with step(f"{s.name}: write side by side"):
-            side_by_side(spark, {"raw": raw, "outcomes": outcomes})
+    calls = {b.p.source.name: partial(write_batch, spark, catalog, b, now, forced) for b in batches}
+    with writer.run("+".join(b.batch_id for b in batches), keys):
+        if forced:
+            for call in calls.values():
+                call()
+        else:
+            with step("sources written side by side"):
+                side_by_side(spark, calls)
         fault_point("ingest.after_curated")
-        with step(f"{s.name}: write log"):
-            snaps = {
-                "raw_snapshot_id": current_snapshot(spark, raw_t),
-                "rejected_snapshot_id": current_snapshot(spark, rejected_t),
-                "curated_snapshot_id": current_snapshot(spark, curated_t),
-            }
-            write_log(spark, log_t, p, batch_id, started, snaps, stream_batch)
+        with step("write log"):
+            rejected = current_snapshot(spark, f"{catalog}.curated.rejected_records")
+            for b in batches:
+                b.snaps["rejected_snapshot_id"] = rejected
+            write_log(spark, f"{catalog}.curated.ingestion_log", batches, started, stream_batch)
         fault_point("ingest.after_log")
-    return snaps
 
 
 def new_batch_id(started: dt.datetime, source: str, files: list[InputFile]) -> str:
@@ -1233,9 +1260,9 @@ def ingest_micro_batch(
         p = prepare(spark, catalog, SOURCES[source], uris, False, fetch, quarantine)
         result: dict[str, Any] = {"stream_batch": stream_batch, "replayed": False, "files": len(p.files)}
         if p.files:
-            batch_id = new_batch_id(started, source, p.files)
-            commit(writer, catalog, p, batch_id, started, stream_batch=stream_batch)
-            result["batch_id"] = batch_id
+            batch = Batch(p, new_batch_id(started, source, p.files))
+            commit(writer, catalog, [batch], started, stream_batch=stream_batch)
+            result["batch_id"] = batch.batch_id
         result.update(vars(p.account))
         release(p)
     result["timings"] = timings
@@ -1275,17 +1302,21 @@ def run(
         # a large batch gains its idle gaps (fresh bench stacks, 2,000,000 transactions, two runs
         # each: 0.75-0.77 s of wall time per second of task CPU against 0.79). Memory is no higher:
         # the running tasks share the execution memory as before, and both sources' checkpoints
-        # were held together until the commits anyway. Nothing is written yet; the sources are
-        # committed one after the other (each commit is one run of the writer).
+        # were held together until the commits anyway. Nothing is written yet; then the sources are
+        # written side by side too, in one run of the writer (`commit`).
         with step("sources side by side"):
             prepared = side_by_side(spark, calls, discard=release)
+        batches = {
+            name: Batch(p, new_batch_id(started, name, p.files)) for name, p in prepared.items() if p.files
+        }
+        if batches:
+            commit(writer, catalog, list(batches.values()), started, force)
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():
             entry: dict[str, Any] = {"skipped_files": [n for f in p.skipped for n in f.all_names]}
-            if p.files:
-                batch_id = new_batch_id(started, name, p.files)
-                entry["batch_id"] = batch_id
-                entry["snapshots"] = commit(writer, catalog, p, batch_id, started, force)
+            if name in batches:
+                entry["batch_id"] = batches[name].batch_id
+                entry["snapshots"] = batches[name].snaps
             entry.update(vars(p.account))
             result["sources"][name] = entry
             release(p)

@@ -204,6 +204,73 @@ def test_a_failure_beside_the_raw_write_undoes_it_too(clean_catalog, tmp_path: P
     }
 
 
+def test_both_sources_commit_together_or_not_at_all(clean_catalog, tmp_path: Path, monkeypatch) -> None:
+    """The sources of one ingest are written side by side, in one run: when payments' curated
+    write fails after transactions' has committed, neither source stays. The retry commits both,
+    each log row naming its own raw and curated snapshots and the rejections' snapshot that holds
+    both sources' rejected records; a forced re-read of both duplicates nothing."""
+    spark = clean_catalog
+    tx, pay = tmp_path / "tx.jsonl", tmp_path / "pay.jsonl"
+    tx.write_text(
+        '{"transaction_id": "1", "customer_id": "A", "amount": 10, "date": "2024-01-01"}\n'
+        '{"transaction_id": "2", "customer_id": "B", "amount": "x", "date": "2024-01-02"}\n'
+        '{"transaction_id": "3", "customer_id": "C", "amount": 30, "date": "2024-01-03"}\n'
+    )
+    pay.write_text(
+        '{"payment_id": "P1", "transaction_id": "1", "amount_paid": 10, "date_paid": "2024-02-01"}\n'
+        '{"payment_id": "P2", "transaction_id": "3", "amount_paid": -5, "date_paid": "2024-02-02"}\n'
+    )
+    inputs = {"transactions": [str(tx)], "payments": [str(pay)]}
+    merge_curated = ingest.merge_curated
+
+    def payments_fail_once_transactions_committed(spark_, table, p, *args):
+        if p.source.name != "payments":
+            return merge_curated(spark_, table, p, *args)
+        deadline = time.monotonic() + 120
+        while (
+            current_snapshot(spark, f"{CATALOG}.curated.transactions") is None and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        raise RuntimeError("payments' curated write failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest, "merge_curated", payments_fail_once_transactions_committed)
+        with pytest.raises(RuntimeError, match="payments' curated write failed"):
+            run(spark, CATALOG, inputs)
+    assert spark.sql(f"SELECT snapshot_id FROM {CATALOG}.curated.transactions.snapshots").collect()
+    assert set(counts(spark).values()) == {0}
+
+    result = run(spark, CATALOG, inputs)["sources"]
+    assert [(a["received"], a["accepted"], a["rejected"]) for a in result.values()] == [(3, 2, 1), (2, 1, 1)]
+    committed = {
+        "raw.transactions": 3,
+        "raw.payments": 2,
+        "curated.transactions": 2,
+        "curated.payments": 1,
+        "curated.rejected_records": 2,
+        "curated.ingestion_log": 2,
+    }
+    assert counts(spark) == committed
+    log = {
+        r.source: r
+        for r in spark.sql(
+            f"SELECT source, raw_snapshot_id, curated_snapshot_id, rejected_snapshot_id "
+            f"FROM {CATALOG}.curated.ingestion_log"
+        ).collect()
+    }
+    for source in ("transactions", "payments"):
+        assert log[source].raw_snapshot_id == current_snapshot(spark, f"{CATALOG}.raw.{source}")
+        assert log[source].curated_snapshot_id == current_snapshot(spark, f"{CATALOG}.curated.{source}")
+    rejected = log["payments"].rejected_snapshot_id
+    assert log["transactions"].rejected_snapshot_id == rejected
+    as_of = spark.sql(f"SELECT source FROM {CATALOG}.curated.rejected_records VERSION AS OF {rejected}")
+    assert sorted(r.source for r in as_of.collect()) == ["payments", "transactions"]
+
+    again = run(spark, CATALOG, inputs, force=True)["sources"]
+    assert [(a["received"], a["accepted"], a["duplicates"]) for a in again.values()] == [(3, 0, 2), (2, 0, 1)]
+    assert counts(spark) == committed | {"curated.ingestion_log": 4}
+
+
 def test_forced_rereads_duplicate_nothing(clean_catalog, tmp_path: Path) -> None:
     spark = clean_catalog
     path = tmp_path / "tx.jsonl"
