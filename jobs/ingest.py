@@ -1008,6 +1008,19 @@ def per_core(df: DataFrame, rows: int) -> DataFrame:
     return df.coalesce(max(1, tasks))
 
 
+@contextmanager
+def temp_view(df: DataFrame, name: str) -> Iterator[str]:
+    """`df` as a temporary view named `name` plus a random suffix, dropped after the block: the
+    sources are written side by side in one Spark session, where one name would be shared (one
+    source's MERGE could read the other's rows)."""
+    view = f"{name}_{uuid.uuid4().hex[:8]}"
+    df.createOrReplaceTempView(view)
+    try:
+        yield view
+    finally:
+        df.sparkSession.catalog.dropTempView(view)
+
+
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:
     """raw.<source>: one row per record as received, from a second read of the batch's files
     (the classified records keep only the rejected ones' text), their lines numbered with the
@@ -1035,11 +1048,11 @@ def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: 
         with lines_in_place(p.source.name):
             batch = checkpoint(raw)
         try:
-            batch.createOrReplaceTempView("_raw_batch")
-            spark.sql(f"""
-                MERGE INTO {table} t USING _raw_batch s
-                ON t.file_sha256 = s.file_sha256 AND t.record_number = s.record_number
-                WHEN NOT MATCHED THEN INSERT *""")
+            with temp_view(batch, "_raw_batch") as view:
+                spark.sql(f"""
+                    MERGE INTO {table} t USING {view} s
+                    ON t.file_sha256 = s.file_sha256 AND t.record_number = s.record_number
+                    WHEN NOT MATCHED THEN INSERT *""")
         finally:
             batch.unpersist()
     p.layouts.verify(p.source.name)
@@ -1074,14 +1087,15 @@ def write_rejected(
         if p.account.rejected:
             per_core(rejected, p.account.rejected).writeTo(table).append()
         return
-    rejected.createOrReplaceTempView("_rejected_batch")
     hashes = ", ".join(f"'{f.sha256}'" for f in p.files)
-    spark.sql(f"""
-        MERGE INTO {table} t USING _rejected_batch s
-        ON t.source = s.source AND t.file_sha256 = s.file_sha256 AND t.record_number = s.record_number
-        WHEN MATCHED THEN UPDATE SET *
-        WHEN NOT MATCHED THEN INSERT *
-        WHEN NOT MATCHED BY SOURCE AND t.source = '{s.name}' AND t.file_sha256 IN ({hashes}) THEN DELETE""")
+    with temp_view(rejected, "_rejected_batch") as view:
+        spark.sql(f"""
+            MERGE INTO {table} t USING {view} s
+            ON t.source = s.source AND t.file_sha256 = s.file_sha256 AND t.record_number = s.record_number
+            WHEN MATCHED THEN UPDATE SET *
+            WHEN NOT MATCHED THEN INSERT *
+            WHEN NOT MATCHED BY SOURCE AND t.source = '{s.name}' AND t.file_sha256 IN ({hashes})
+                THEN DELETE""")
 
 
 def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column) -> None:
@@ -1108,10 +1122,10 @@ def merge_curated(spark: SparkSession, table: str, p: Prepared, batch_id: str, n
         inserts = rows.where(F.col("change") == "insert").drop("change")
         per_core(inserts, p.account.inserted).writeTo(table).append()
     if p.account.updated:
-        rows.where(F.col("change") == "update").drop("change").createOrReplaceTempView("_changes")
-        spark.sql(f"""
-            MERGE INTO {table} t USING _changes s ON t.{s.id_column} = s.{s.id_column}
-            WHEN MATCHED THEN UPDATE SET *""")
+        with temp_view(rows.where(F.col("change") == "update").drop("change"), "_changes") as view:
+            spark.sql(f"""
+                MERGE INTO {table} t USING {view} s ON t.{s.id_column} = s.{s.id_column}
+                WHEN MATCHED THEN UPDATE SET *""")
 
 
 @dataclass
@@ -1181,7 +1195,7 @@ def write_batch(spark: SparkSession, catalog: str, b: Batch, now: Column, forced
             merge_curated(spark, curated_t, p, b.batch_id, now)
 
     with step(f"{s.name}: write side by side"):
-        side_by_side(spark, {"raw": raw, "outcomes": outcomes})
+        side_by_side(spark, {f"{s.name} raw": raw, f"{s.name} rejected and curated": outcomes})
     b.snaps = {
         t: current_snapshot(spark, name)
         for t, name in (("raw_snapshot_id", raw_t), ("curated_snapshot_id", curated_t))
@@ -1259,12 +1273,14 @@ def ingest_micro_batch(
             return {"stream_batch": stream_batch, "replayed": True}
         p = prepare(spark, catalog, SOURCES[source], uris, False, fetch, quarantine)
         result: dict[str, Any] = {"stream_batch": stream_batch, "replayed": False, "files": len(p.files)}
-        if p.files:
-            batch = Batch(p, new_batch_id(started, source, p.files))
-            commit(writer, catalog, [batch], started, stream_batch=stream_batch)
-            result["batch_id"] = batch.batch_id
+        try:
+            if p.files:
+                batch = Batch(p, new_batch_id(started, source, p.files))
+                commit(writer, catalog, [batch], started, stream_batch=stream_batch)
+                result["batch_id"] = batch.batch_id
+        finally:
+            release(p)
         result.update(vars(p.account))
-        release(p)
     result["timings"] = timings
     return result
 
@@ -1309,8 +1325,12 @@ def run(
         batches = {
             name: Batch(p, new_batch_id(started, name, p.files)) for name, p in prepared.items() if p.files
         }
-        if batches:
-            commit(writer, catalog, list(batches.values()), started, force)
+        try:
+            if batches:
+                commit(writer, catalog, list(batches.values()), started, force)
+        finally:  # the checkpoints, whether the batches committed or not
+            for p in prepared.values():
+                release(p)
         result: dict[str, Any] = {"catalog": catalog, "sources": {}}
         for name, p in prepared.items():
             entry: dict[str, Any] = {"skipped_files": [n for f in p.skipped for n in f.all_names]}
@@ -1319,7 +1339,6 @@ def run(
                 entry["snapshots"] = batches[name].snaps
             entry.update(vars(p.account))
             result["sources"][name] = entry
-            release(p)
     result["timings"] = timings
     return result
 

@@ -8,7 +8,7 @@ runs its writes inside a `Writer`:
   the writer closes; a process that dies loses its database session and with it the locks. A
   second writer waits, printing who holds the lock, up to `wait` seconds, then raises
   `LockTimeout` (exit code EXIT_LOCK_TIMEOUT: retry later).
-- **Journal.** Before its first write a unit of work (a "run": one ingest batch, one analysis)
+- **Journal.** Before its first write a unit of work (a "run": one ingest, one analysis)
   records itself as pending in `lakehouse_write_journal` with the snapshot each table had.
   Marking it committed is the commit point. A pending run whose locks we now hold belongs to a
   writer that died: the next writer of any of its tables undoes it first (`recover`).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -208,7 +209,8 @@ def test_both_sources_commit_together_or_not_at_all(clean_catalog, tmp_path: Pat
     """The sources of one ingest are written side by side, in one run: when payments' curated
     write fails after transactions' has committed, neither source stays. The retry commits both,
     each log row naming its own raw and curated snapshots and the rejections' snapshot that holds
-    both sources' rejected records; a forced re-read of both duplicates nothing."""
+    both sources' rejected records; a forced re-read of both duplicates nothing; a change to both
+    sources merges each into its own table."""
     spark = clean_catalog
     tx, pay = tmp_path / "tx.jsonl", tmp_path / "pay.jsonl"
     tx.write_text(
@@ -269,6 +271,33 @@ def test_both_sources_commit_together_or_not_at_all(clean_catalog, tmp_path: Pat
     again = run(spark, CATALOG, inputs, force=True)["sources"]
     assert [(a["received"], a["accepted"], a["duplicates"]) for a in again.values()] == [(3, 0, 2), (2, 0, 1)]
     assert counts(spark) == committed | {"curated.ingestion_log": 4}
+
+    # both sources change a record: their MERGEs run side by side, each from its own view (held
+    # here until both views exist, so a view one source shared with the other would be replaced)
+    tx2, pay2 = tmp_path / "tx2.jsonl", tmp_path / "pay2.jsonl"
+    tx2.write_text('{"transaction_id": "1", "customer_id": "A", "amount": 11, "date": "2024-01-01"}\n')
+    pay2.write_text(
+        '{"payment_id": "P1", "transaction_id": "1", "amount_paid": 11, "date_paid": "2024-02-01"}\n'
+    )
+    both_views = threading.Barrier(2, timeout=120)
+    frame = type(spark.range(1))  # the session's DataFrame class (PySpark's classic one)
+    create_view = frame.createOrReplaceTempView
+
+    def create_then_wait(df, name):
+        create_view(df, name)
+        if name.startswith("_changes"):
+            both_views.wait()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(frame, "createOrReplaceTempView", create_then_wait)
+        changed = run(spark, CATALOG, {"transactions": [str(tx2)], "payments": [str(pay2)]})["sources"]
+    assert [(a["accepted"], a["updated"]) for a in changed.values()] == [(1, 1), (1, 1)]
+    amounts = spark.sql(
+        f"SELECT t.amount, p.amount_paid FROM {CATALOG}.curated.transactions t "
+        f"JOIN {CATALOG}.curated.payments p ON p.transaction_id = t.transaction_id"
+    ).collect()
+    assert [(str(r.amount), str(r.amount_paid)) for r in amounts] == [("11.00", "11.00")]
+    assert counts(spark) == committed | {"raw.transactions": 4, "raw.payments": 3, "curated.ingestion_log": 6}
 
 
 def test_forced_rereads_duplicate_nothing(clean_catalog, tmp_path: Path) -> None:
