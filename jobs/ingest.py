@@ -47,7 +47,7 @@ from jobs.sources import CORRUPT, SOURCES, Source
 from jobs.tables import TABLES, ensure
 from jobs.threads import side_by_side
 from jobs.timing import recording, step
-from jobs.writes import LockTimeout, Writer, current_snapshot
+from jobs.writes import LockTimeout, Writer, current_snapshot, temp_view
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
@@ -1006,19 +1006,6 @@ def per_core(df: DataFrame, rows: int) -> DataFrame:
     curated rows spread over a dozen months write a dozen files, not two dozen half as large."""
     tasks = min(df.sparkSession.sparkContext.defaultParallelism, -(-rows // ROWS_PER_WRITE_TASK))
     return df.coalesce(max(1, tasks))
-
-
-@contextmanager
-def temp_view(df: DataFrame, name: str) -> Iterator[str]:
-    """`df` as a temporary view named `name` plus a random suffix, dropped after the block: the
-    sources are written side by side in one Spark session, where one name would be shared (one
-    source's MERGE could read the other's rows)."""
-    view = f"{name}_{uuid.uuid4().hex[:8]}"
-    df.createOrReplaceTempView(view)
-    try:
-        yield view
-    finally:
-        df.sparkSession.catalog.dropTempView(view)
 
 
 def write_raw(spark: SparkSession, table: str, p: Prepared, batch_id: str, now: Column, forced: bool) -> None:

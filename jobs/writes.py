@@ -326,6 +326,19 @@ def backend_for(spark: SparkSession, catalog: str, command: str) -> Backend:
 # ---------------------------------------------------------------------------------------
 # Snapshots
 # ---------------------------------------------------------------------------------------
+@contextmanager
+def temp_view(df: DataFrame, name: str) -> Iterator[str]:
+    """`df` as a temporary view named `name` plus a random suffix, dropped after the block: writes
+    side by side in one Spark session (an ingest's two sources) must not share a view name, or one
+    MERGE could read the other's rows."""
+    view = f"{name}_{uuid.uuid4().hex[:8]}"
+    df.createOrReplaceTempView(view)
+    try:
+        yield view
+    finally:
+        df.sparkSession.catalog.dropTempView(view)
+
+
 def current_snapshot(spark: SparkSession, table: str) -> int | None:
     """The table's current snapshot id (None for a table never written), read from the table's
     metadata through Iceberg's API (no Spark job), fresh from the catalog."""
@@ -392,22 +405,20 @@ def revert_net_change(
     theirs = new.join(changed_keys, key, "left_semi").select(*key, F.col("_row_hash").alias("_own_hash"))
     earlier = old.join(changed_keys, key, "left_semi")
     plan = checkpoint(changed_keys.join(theirs, key, "left").join(earlier, key, "left"))
-    view = f"_revert_{uuid.uuid4().hex[:8]}"
-    plan.createOrReplaceTempView(view)
     columns = spark.table(table).columns
     on = " AND ".join(f"t.{k} <=> s.{k}" for k in key)
     current_hash = f"sha2(to_json(struct({', '.join(f't.{c}' for c in columns)})), 256)"
     restored = ", ".join(f"t.{c} = s.{c}" for c in columns)
     values = ", ".join(f"s.{c}" for c in columns)
-    spark.sql(f"""
-        MERGE INTO {table} t USING {view} s ON {on}
-        WHEN MATCHED AND s._own_hash IS NOT NULL AND {current_hash} = s._own_hash
-             AND s._row_hash IS NULL THEN DELETE
-        WHEN MATCHED AND s._own_hash IS NOT NULL AND {current_hash} = s._own_hash
-             THEN UPDATE SET {restored}
-        WHEN NOT MATCHED AND s._own_hash IS NULL AND s._row_hash IS NOT NULL
-             THEN INSERT ({", ".join(columns)}) VALUES ({values})""")
-    spark.catalog.dropTempView(view)
+    with temp_view(plan, "_revert") as view:
+        spark.sql(f"""
+            MERGE INTO {table} t USING {view} s ON {on}
+            WHEN MATCHED AND s._own_hash IS NOT NULL AND {current_hash} = s._own_hash
+                 AND s._row_hash IS NULL THEN DELETE
+            WHEN MATCHED AND s._own_hash IS NOT NULL AND {current_hash} = s._own_hash
+                 THEN UPDATE SET {restored}
+            WHEN NOT MATCHED AND s._own_hash IS NULL AND s._row_hash IS NOT NULL
+                 THEN INSERT ({", ".join(columns)}) VALUES ({values})""")
     say(f"reverted run {run_id}'s changes in {table} (another commit had landed on top)")
 
 
