@@ -15,12 +15,22 @@ SAMPLE = REPO_ROOT / "data" / "sample"
 UNIT_PSEUDONYM_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads `xdist_group`
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that starts local Spark (the `spark` fixture, itself or through another fixture) is
-    `slow`: `make check` leaves those to `make unit` and `make test`."""
+    `slow`: `make check` leaves those to `make unit` and `make test`.
+
+    The integration tests share one stack whose state each module builds on: they form one
+    group (`xdist_group`), which pytest-xdist's `--dist loadgroup` runs on one worker, in order,
+    while the unit tests run on the other (`make test`)."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+        if item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.xdist_group("stack"))
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,13 @@ through Trino over HTTPS, PyIceberg on the same catalog. Nothing is mocked.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -88,7 +90,25 @@ class Cli:
 @pytest.fixture(scope="session")
 def cli() -> Iterator[Cli]:
     env = {**os.environ, **{k: os.environ.get(f"TEST_{k}", v) for k, v in TEST_ENV.items()}}
-    tool = Cli(env)
+    home = Path(env["LAKEHOUSE_HOME"])
+    home.parent.mkdir(parents=True, exist_ok=True)
+    # one test stack per home: a second pytest process (or xdist worker) would purge this one's
+    with open(home.parent / f"{home.name}.pytest.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            taken = True
+        except BlockingIOError:
+            taken = False
+        if not taken:
+            pytest.fail(
+                f"another pytest process is using the test stack {home}: run one at a time; with "
+                "pytest-xdist, keep the integration tests in their one group (--dist loadgroup)",
+                pytrace=False,
+            )
+        yield from _stack(Cli(env))
+
+
+def _stack(tool: Cli) -> Iterator[Cli]:
     tool.run("down", "--purge")
     try:
         tool.run("up")
