@@ -23,7 +23,7 @@ demo: sync            ## start the stack, ingest data/sample, show results throu
 	$(UV) run lakehouse demo
 
 test: sync lint       ## unit + integration tests against the real stack (the unit tests on a second worker)
-	$(UV) run pytest tests -n 2 --dist loadgroup --durations=15
+	$(UV) run pytest tests -n 2 --dist loadgroup --max-worker-restart=0 --durations=15
 
 check: lint           ## before a commit: lint + the fast unit tests (no Spark), under a minute
 	$(UV) run pytest tests/unit -m "not slow and not integration" -q

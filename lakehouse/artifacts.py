@@ -26,7 +26,7 @@ def _say(message: str) -> None:
 
 
 @contextmanager
-def _cache_lock(settings: Settings) -> Iterator[None]:
+def cache_lock(settings: Settings) -> Iterator[None]:
     """Serialise installs across processes and checkouts sharing the cache."""
     settings.cache.mkdir(parents=True, exist_ok=True)
     with (settings.cache / ".lock").open("w") as fh:
@@ -242,7 +242,7 @@ def postgres_bindir() -> Path:
 
 
 def ensure_all(settings: Settings) -> None:
-    with _cache_lock(settings):
+    with cache_lock(settings):
         spark_jars(settings)
         trino(settings)
         trino_plugins(settings)
