@@ -41,10 +41,10 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
     settings = Settings.load()
-    # under the cache's lock: `make test`'s other worker may be fetching the same jars (`lakehouse up`)
+    # under the cache's lock: `make test`'s other worker may be fetching the same jars (`lakehouse up`);
+    # the jobs' jar, built with them, is their last
     with artifacts.cache_lock(settings):
         jars = artifacts.spark_jars(settings)
-        jobs_jar = artifacts.jobs_jar(settings)
     # the jobs compute pseudonyms with the key the CLI gives them; unit tests give a known one
     os.environ.setdefault("LAKEHOUSE_PSEUDONYM_KEY", UNIT_PSEUDONYM_KEY)
     os.environ.setdefault("JAVA_HOME", str(find_java_home(17, "JAVA_HOME", max_major=21)))
@@ -53,7 +53,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         SparkSession.builder.master("local[2]")
         .appName("lakehouse-unit-tests")
         # Iceberg's runtime and the jobs' own classes (the ingest parses JSON with them)
-        .config("spark.jars", f"{jars[0]},{jobs_jar}")
+        .config("spark.jars", f"{jars[0]},{jars[-1]}")
         .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
         .config("spark.sql.catalog.lakehouse", "org.apache.iceberg.spark.SparkCatalog")
         .config("spark.sql.catalog.lakehouse.type", "hadoop")
