@@ -6,17 +6,21 @@ through Trino over HTTPS, PyIceberg on the same catalog. Nothing is mocked.
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pytest
 
 from lakehouse.settings import REPO_ROOT, Settings
+from lakehouse.sql import query, to_csv
 
 # A dedicated home and port range, so `make test` never touches the demo stack's data.
 TEST_ENV = {
@@ -42,6 +46,10 @@ class Cli:
     # commands owed before the next one: a module that reshaped the stack (test_11's cluster
     # topology) restores it lazily, so the last module does not pay for a restore nobody uses
     restore: list[tuple[str, ...]] = field(default_factory=list)
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings.load(self.env)
 
     def _restored(self, args: tuple[str, ...]) -> None:
         if args[:1] in (("up",), ("down",)):
@@ -79,12 +87,14 @@ class Cli:
             )
         return result
 
-    def sql(self, query: str, user: str = "admin") -> list[list[str]]:
-        """Rows (header first) of `lakehouse sql`, parsed from its CSV output."""
-        import csv
-        import io
-
-        return list(csv.reader(io.StringIO(self.run("sql", query, "--user", user).stdout)))
+    def sql(self, statement: str, user: str = "admin") -> list[list[str]]:
+        """Rows (header first) as `lakehouse sql` prints them, in CSV, parsed back. The tests read
+        the stack hundreds of times: they call what `lakehouse sql` calls (password login over
+        HTTPS, the same CSV) in this process, not a new Python per query; `lakehouse sql` itself
+        runs as a command where a test is about it (test_01, test_05, test_08)."""
+        self._restored(("sql",))
+        columns, rows = query(self.settings, statement, user=user)
+        return list(csv.reader(io.StringIO(to_csv(columns, rows))))
 
 
 @pytest.fixture(scope="session")
@@ -121,4 +131,4 @@ def _stack(tool: Cli) -> Iterator[Cli]:
 
 @pytest.fixture(scope="session")
 def settings(cli: Cli) -> Settings:
-    return Settings.load(cli.env)
+    return cli.settings
