@@ -381,10 +381,10 @@ def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
     conf = json.loads(args.conf) if args.conf else {}
     if args.rerun:
         run_id = client.rerun(args.dag_id, args.rerun)
-        print(f"re-running {args.dag_id} run {run_id}")
+        print(f"re-running {args.dag_id} run {run_id}", flush=True)
     else:
         run_id = client.trigger(args.dag_id, conf)
-        print(f"triggered {args.dag_id} run {run_id}")
+        print(f"triggered {args.dag_id} run {run_id}", flush=True)
     outcome = client.follow(args.dag_id, run_id, timeout=args.timeout)
     print(f"run {run_id}: {outcome.state}")
     failed = {t: s for t, s in outcome.tasks.items() if s not in ("success", "skipped")}

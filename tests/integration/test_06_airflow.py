@@ -93,10 +93,13 @@ def settle_schedule(client: AirflowClient, dag_id: str, timeout: float = 600) ->
 @pytest.fixture(scope="module")
 def first_run(cli, data, settings, tmp_path_factory) -> str:
     """The DAG run that loads the first generated day, started while a user's `lakehouse ingest`
-    holds the tables (its job sleeps 40 s at a fault point once it has its locks); its run id.
-    The schedule's own first run has ended before: the triggered run is the only one."""
-    settle_schedule(AirflowClient(settings), "lakehouse_daily")
-    mine = tmp_path_factory.mktemp("by-hand") / "by-hand.jsonl"
+    holds the tables (its job is held at a fault point once it has its locks, until the run's
+    ingest is seen waiting for them); its run id. The schedule's own first run has ended before:
+    the triggered run is the only one."""
+    client = AirflowClient(settings)
+    settle_schedule(client, "lakehouse_daily")
+    folder = tmp_path_factory.mktemp("by-hand")
+    mine, release = folder / "by-hand.jsonl", folder / "release"
     mine.write_text(
         "".join(
             json.dumps(
@@ -106,18 +109,33 @@ def first_run(cli, data, settings, tmp_path_factory) -> str:
             for i in range(BY_HAND)
         )
     )
-    holder = cli.start("ingest", "--transactions", str(mine), LAKEHOUSE_FAULTS="ingest.locked=sleep:40")
+    holder = cli.start(
+        "ingest", "--transactions", str(mine), LAKEHOUSE_FAULTS=f"ingest.locked=until:{release}"
+    )
     assert holder.stderr is not None
     for line in holder.stderr:  # the CLI's job holds its locks once it reaches this point
         if "fault injected at ingest.locked" in line:
             break
     else:
         raise AssertionError(f"the CLI ingest ended before taking its locks (exit {holder.wait()})")
-    result = run_dag(cli, {"transactions": str(data["t21"]), "payments": str(data["p21"])})
+    conf = {"transactions": str(data["t21"]), "payments": str(data["p21"])}
+    dag = cli.start("run-dag", "lakehouse_daily", "--timeout", "900", "--conf", json.dumps(conf))
+    assert dag.stdout is not None
+    triggered = re.search(r"triggered lakehouse_daily run (\S+)", dag.stdout.readline())
+    assert triggered, dag.communicate()
+    run_id = triggered.group(1)
+    ingest_log = client.log_path("lakehouse_daily", run_id, "ingest_transactions", 1)
+    deadline = time.monotonic() + 300
+    while not (ingest_log.exists() and "waiting for the write lock on" in ingest_log.read_text()):
+        assert dag.poll() is None, dag.communicate()
+        assert time.monotonic() < deadline, f"the run's ingest did not wait for the CLI's: {ingest_log}"
+        time.sleep(1)
+    release.touch()  # the CLI's ingest goes on, then the run's
+    out, err = dag.communicate(timeout=900)
     holder.stderr.read()
     assert holder.wait(timeout=300) == 0
-    assert result.returncode == 0, result.stdout + result.stderr
-    return re.search(r"triggered lakehouse_daily run (\S+)", result.stdout).group(1)
+    assert dag.returncode == 0, out + err
+    return run_id
 
 
 def test_full_run_loads_and_analyses(cli, data, first_run) -> None:

@@ -72,11 +72,14 @@ class Output:
 def test_two_ingests_at_once_both_complete_the_second_waiting(cli, tmp_path) -> None:
     first = write_jsonl(tmp_path / "first.jsonl", transactions("OV1", 60))
     second = write_jsonl(tmp_path / "second.jsonl", transactions("OV2", 40))
+    release = tmp_path / "release"
     holder = Output(
-        cli.start("ingest", "--transactions", str(first), LAKEHOUSE_FAULTS="ingest.locked=sleep:20")
+        cli.start("ingest", "--transactions", str(first), LAKEHOUSE_FAULTS=f"ingest.locked=until:{release}")
     )
     holder.wait_for("fault injected at ingest.locked")  # it holds every lock it needs now
     waiter = Output(cli.start("ingest", "--transactions", str(second)))
+    waiter.wait_for("waiting for the write lock")
+    release.touch()  # the holder goes on
     code1, out1, _ = holder.finish()
     code2, out2, err2 = waiter.finish()
     assert (code1, code2) == (0, 0), err2
