@@ -79,13 +79,20 @@ def wait_until(
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs. A zombie does not: it has exited, and only waits for its parent
+    to collect its exit status (an init that reaps every few seconds would otherwise make each
+    `lakehouse down` step wait for it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:  # gone since, or a system without /proc (then kill's answer stands)
+        return not Path("/proc/self").exists()
+    return stat[stat.rindex(")") + 2] != "Z"  # the state follows the command name in parentheses
 
 
 def read_pid(path: Path) -> int | None:
@@ -107,10 +114,10 @@ def stop_pid(pid: int, timeout: float = 30) -> None:
             os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return
             with contextlib.suppress(ChildProcessError):  # reap our own child (no zombie)
                 os.waitpid(pid, os.WNOHANG)
+            if not pid_alive(pid):
+                return
             time.sleep(0.2)
 
 
