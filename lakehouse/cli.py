@@ -8,6 +8,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +35,55 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     secrets = secret_store.ensure(settings.secrets_file, passwords_for_users())
     render.render_all(settings, secrets)
     launched = cluster_nodes.before_services(settings)
-    for service in all_services(settings):
+    *stores, trino = all_services(settings)  # PostgreSQL and MinIO, then Trino
+    for service in stores:
         service.start(secrets)
         say(f"{service.name} healthy")
+    single = not cluster.is_cluster(settings)
+    # The slow starts (each a JVM or Airflow's processes, 20-40 s, mostly on one core) overlap:
+    # Trino from now on, the Spark service and Airflow once their databases and buckets exist. On
+    # a cluster the Spark service waits for the Spark master and workers (after_services).
+    with Beside() as beside:
+        beside.start(trino.name, lambda: trino.start(secrets))
+        provision.provision(settings, secrets)
+        GovernanceAgent(settings).start(secrets)
+        say("governance agent healthy")
+        if single and settings["spark"]["service"]:
+            beside.start("spark service", SparkService(settings).ensure_current)
+        beside.start("airflow", lambda: Airflow(settings).start(secrets))
     cluster_nodes.after_services(settings, launched)
-    provision.provision(settings, secrets)
-    GovernanceAgent(settings).start(secrets)
-    say("governance agent healthy")
-    if settings["spark"]["service"]:
+    if not single and settings["spark"]["service"]:
         SparkService(settings).ensure_current()
         say("spark service healthy")
     cluster_nodes.after_spark(settings)
-    Airflow(settings).start(secrets)
-    say("airflow healthy")
     say(f"stack up in {time.monotonic() - started:.0f}s")
     return cmd_status(settings, argparse.Namespace())
+
+
+class Beside:
+    """Service starts run in threads beside the caller's own steps. Leaving the block waits for
+    every one of them; then the first that failed raises (the others' failures are printed), so
+    `lakehouse up` never returns while a service is still starting."""
+
+    def __enter__(self) -> Beside:
+        self.pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lakehouse-up")
+        self.starts: list[tuple[str, Future[None]]] = []
+        return self
+
+    def start(self, name: str, start: Callable[[], None]) -> None:
+        def run() -> None:
+            start()
+            say(f"{name} healthy")
+
+        self.starts.append((name, self.pool.submit(run)))
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: Any) -> None:
+        self.pool.shutdown(wait=True)
+        failed = [(name, f.exception()) for name, f in self.starts if f.exception() is not None]
+        for name, exc in failed[1:] if error is None else failed:
+            say(f"{name} did not start either: {exc}")
+        if error is None and failed:
+            raise failed[0][1]  # type: ignore[misc]
 
 
 def chosen_topology(settings: Settings, args: argparse.Namespace) -> str:
