@@ -7,9 +7,9 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +40,33 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         service.start(secrets)
         say(f"{service.name} healthy")
     single = not cluster.is_cluster(settings)
+    spark = SparkService(settings) if settings["spark"]["service"] else None
+
+    def trino_start() -> None:
+        trino.start(secrets)
+        cluster_nodes.record_coordinator(settings)
+
+    def spark_then_airflow() -> None:
+        # Airflow after the Spark service: a run due at once (an unpaused DAG) starts jobs in it
+        if spark:
+            spark.ensure_current()
+            say("spark service healthy")
+        Airflow(settings).start(secrets)
+
     # The slow starts (each a JVM or Airflow's processes, 20-40 s, mostly on one core) overlap:
-    # Trino from now on, the Spark service and Airflow once their databases and buckets exist. On
-    # a cluster the Spark service waits for the Spark master and workers (after_services).
+    # Trino from now on; the Spark service, then Airflow, once their databases and buckets exist.
+    # On a cluster the Spark service waits for the Spark master and workers (after_services).
     with Beside() as beside:
-        beside.start(trino.name, lambda: trino.start(secrets))
+        beside.start(trino.name, trino_start)
         provision.provision(settings, secrets)
         GovernanceAgent(settings).start(secrets)
         say("governance agent healthy")
-        if single and settings["spark"]["service"]:
-            beside.start("spark service", SparkService(settings).ensure_current)
-        beside.start("airflow", lambda: Airflow(settings).start(secrets))
+        if single:
+            beside.start("airflow", spark_then_airflow)
     cluster_nodes.after_services(settings, launched)
-    if not single and settings["spark"]["service"]:
-        SparkService(settings).ensure_current()
-        say("spark service healthy")
+    if not single:
+        spark_then_airflow()
+        say("airflow healthy")
     cluster_nodes.after_spark(settings)
     say(f"stack up in {time.monotonic() - started:.0f}s")
     return cmd_status(settings, argparse.Namespace())
@@ -62,28 +74,39 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 class Beside:
     """Service starts run in threads beside the caller's own steps. Leaving the block waits for
-    every one of them; then the first that failed raises (the others' failures are printed), so
-    `lakehouse up` never returns while a service is still starting."""
+    every one of them, then raises if any failed (every failure in one message), so `lakehouse
+    up` never returns while a service is still starting. An error in the block itself (Ctrl-C, a
+    failed provisioning) leaves at once: the threads die with the command; the processes they
+    launched run on, as a start interrupted without them would leave them (`lakehouse down`)."""
 
     def __enter__(self) -> Beside:
-        self.pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lakehouse-up")
-        self.starts: list[tuple[str, Future[None]]] = []
+        self.starts: list[tuple[str, threading.Thread]] = []
+        self.failures: dict[str, BaseException] = {}
         return self
 
     def start(self, name: str, start: Callable[[], None]) -> None:
         def run() -> None:
-            start()
-            say(f"{name} healthy")
+            try:
+                start()
+                say(f"{name} healthy")
+            except BaseException as exc:  # noqa: BLE001 - raised by the caller's thread on leaving
+                self.failures[name] = exc
 
-        self.starts.append((name, self.pool.submit(run)))
+        thread = threading.Thread(target=run, name=f"lakehouse-up-{name}", daemon=True)
+        thread.start()
+        self.starts.append((name, thread))
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: Any) -> None:
-        self.pool.shutdown(wait=True)
-        failed = [(name, f.exception()) for name, f in self.starts if f.exception() is not None]
-        for name, exc in failed[1:] if error is None else failed:
-            say(f"{name} did not start either: {exc}")
-        if error is None and failed:
-            raise failed[0][1]  # type: ignore[misc]
+        if error is not None:
+            return
+        for _name, thread in self.starts:
+            while thread.is_alive():
+                thread.join(0.5)
+        failed = [self.failures[name] for name, _thread in self.starts if name in self.failures]
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise ServiceError("lakehouse up", "; ".join(str(exc) for exc in failed)) from failed[0]
 
 
 def chosen_topology(settings: Settings, args: argparse.Namespace) -> str:

@@ -49,7 +49,8 @@ class ServiceError(RuntimeError):
 
 
 def say(message: str) -> None:
-    print(f"[lakehouse] {message}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"[lakehouse] {message}\n")  # one write: `up` says things from several threads
+    sys.stderr.flush()
 
 
 def port_open(host: str, port: int) -> bool:
@@ -90,9 +91,11 @@ def pid_alive(pid: int) -> bool:
         return True
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:  # gone since, or a system without /proc (then kill's answer stands)
+    except (FileNotFoundError, ProcessLookupError):  # gone since, or no /proc (then kill's answer)
         return not Path("/proc/self").exists()
-    return stat[stat.rindex(")") + 2] != "Z"  # the state follows the command name in parentheses
+    except OSError:  # /proc hides it from us (hidepid): kill's answer stands
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state follows the command name, in (...)
 
 
 def read_pid(path: Path) -> int | None:

@@ -91,7 +91,7 @@ class Cli:
         """Rows (header first) as `lakehouse sql` prints them, in CSV, parsed back. The tests read
         the stack hundreds of times: they call what `lakehouse sql` calls (password login over
         HTTPS, the same CSV) in this process, not a new Python per query; `lakehouse sql` itself
-        runs as a command where a test is about it (test_01, test_05, test_08)."""
+        runs as a command where a test is about it (test_01, test_05, test_08, test_11)."""
         self._restored(("sql",))
         columns, rows = query(self.settings, statement, user=user)
         return list(csv.reader(io.StringIO(to_csv(columns, rows))))

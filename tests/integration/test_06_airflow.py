@@ -112,25 +112,27 @@ def first_run(cli, data, settings, tmp_path_factory) -> str:
     holder = cli.start(
         "ingest", "--transactions", str(mine), LAKEHOUSE_FAULTS=f"ingest.locked=until:{release}"
     )
-    assert holder.stderr is not None
-    for line in holder.stderr:  # the CLI's job holds its locks once it reaches this point
-        if "fault injected at ingest.locked" in line:
-            break
-    else:
-        raise AssertionError(f"the CLI ingest ended before taking its locks (exit {holder.wait()})")
-    conf = {"transactions": str(data["t21"]), "payments": str(data["p21"])}
-    dag = cli.start("run-dag", "lakehouse_daily", "--timeout", "900", "--conf", json.dumps(conf))
-    assert dag.stdout is not None
-    triggered = re.search(r"triggered lakehouse_daily run (\S+)", dag.stdout.readline())
-    assert triggered, dag.communicate()
-    run_id = triggered.group(1)
-    ingest_log = client.log_path("lakehouse_daily", run_id, "ingest_transactions", 1)
-    deadline = time.monotonic() + 300
-    while not (ingest_log.exists() and "waiting for the write lock on" in ingest_log.read_text()):
-        assert dag.poll() is None, dag.communicate()
-        assert time.monotonic() < deadline, f"the run's ingest did not wait for the CLI's: {ingest_log}"
-        time.sleep(1)
-    release.touch()  # the CLI's ingest goes on, then the run's
+    try:
+        assert holder.stderr is not None
+        for line in holder.stderr:  # the CLI's job holds its locks once it reaches this point
+            if "fault injected at ingest.locked" in line:
+                break
+        else:
+            raise AssertionError(f"the CLI ingest ended before taking its locks (exit {holder.wait()})")
+        conf = {"transactions": str(data["t21"]), "payments": str(data["p21"])}
+        dag = cli.start("run-dag", "lakehouse_daily", "--timeout", "900", "--conf", json.dumps(conf))
+        assert dag.stdout is not None
+        triggered = re.search(r"triggered lakehouse_daily run (\S+)", dag.stdout.readline())
+        assert triggered, dag.communicate()
+        run_id = triggered.group(1)
+        ingest_log = client.log_path("lakehouse_daily", run_id, "ingest_transactions", 1)
+        deadline = time.monotonic() + 300
+        while not (ingest_log.exists() and "waiting for the write lock on" in ingest_log.read_text()):
+            assert dag.poll() is None, dag.communicate()
+            assert time.monotonic() < deadline, f"the run's ingest did not wait for the CLI's: {ingest_log}"
+            time.sleep(1)
+    finally:
+        release.touch()  # the CLI's ingest goes on, then the run's (or frees the tables if this failed)
     out, err = dag.communicate(timeout=900)
     holder.stderr.read()
     assert holder.wait(timeout=300) == 0

@@ -76,10 +76,12 @@ def test_two_ingests_at_once_both_complete_the_second_waiting(cli, tmp_path) -> 
     holder = Output(
         cli.start("ingest", "--transactions", str(first), LAKEHOUSE_FAULTS=f"ingest.locked=until:{release}")
     )
-    holder.wait_for("fault injected at ingest.locked")  # it holds every lock it needs now
-    waiter = Output(cli.start("ingest", "--transactions", str(second)))
-    waiter.wait_for("waiting for the write lock")
-    release.touch()  # the holder goes on
+    try:
+        holder.wait_for("fault injected at ingest.locked")  # it holds every lock it needs now
+        waiter = Output(cli.start("ingest", "--transactions", str(second)))
+        waiter.wait_for("waiting for the write lock")
+    finally:
+        release.touch()  # the holder goes on (and frees the tables for later tests if this failed)
     code1, out1, _ = holder.finish()
     code2, out2, err2 = waiter.finish()
     assert (code1, code2) == (0, 0), err2

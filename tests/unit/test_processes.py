@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,21 +41,30 @@ def slow_start(ended: list[str]) -> None:
     ended.append("slow")
 
 
-def test_up_waits_for_every_start_beside_it_then_raises_the_failure() -> None:
+def test_up_waits_for_every_start_beside_it_then_raises_every_failure() -> None:
     ended: list[str] = []
 
-    def broken() -> None:
-        raise ServiceError("trino", "launcher failed")
+    def broken(name: str) -> Callable[[], None]:
+        def start() -> None:
+            raise ServiceError(name, "launcher failed")
 
-    with pytest.raises(ServiceError, match="trino: launcher failed"), Beside() as beside:
+        return start
+
+    with pytest.raises(ServiceError, match="trino: launcher failed") as one, Beside() as beside:
         beside.start("slow", lambda: slow_start(ended))
-        beside.start("trino", broken)
+        beside.start("trino", broken("trino"))
     assert ended == ["slow"]
+    assert str(one.value) == "trino: launcher failed"
+    with pytest.raises(ServiceError) as two, Beside() as beside:
+        beside.start("trino", broken("trino"))
+        beside.start("airflow", broken("airflow"))
+    assert "trino: launcher failed" in str(two.value) and "airflow: launcher failed" in str(two.value)
 
 
-def test_a_failed_step_of_up_still_waits_for_the_starts_beside_it() -> None:
+def test_a_failed_step_of_up_leaves_at_once() -> None:
     ended: list[str] = []
+    started = time.monotonic()
     with pytest.raises(ValueError, match="provisioning"), Beside() as beside:
         beside.start("slow", lambda: slow_start(ended))
         raise ValueError("provisioning failed")
-    assert ended == ["slow"]
+    assert time.monotonic() - started < 0.4 and ended == []
