@@ -7,9 +7,7 @@ import json
 import os
 import shutil
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,78 +33,21 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     secrets = secret_store.ensure(settings.secrets_file, passwords_for_users())
     render.render_all(settings, secrets)
     launched = cluster_nodes.before_services(settings)
-    *stores, trino = all_services(settings)  # PostgreSQL and MinIO, then Trino
-    for service in stores:
+    for service in all_services(settings):
         service.start(secrets)
         say(f"{service.name} healthy")
-    single = not cluster.is_cluster(settings)
-    spark = SparkService(settings) if settings["spark"]["service"] else None
-
-    def trino_start() -> None:
-        trino.start(secrets)
-        cluster_nodes.record_coordinator(settings)
-
-    def spark_then_airflow() -> None:
-        # Airflow after the Spark service: a run due at once (an unpaused DAG) starts jobs in it
-        if spark:
-            spark.ensure_current()
-            say("spark service healthy")
-        Airflow(settings).start(secrets)
-
-    # The slow starts (each a JVM or Airflow's processes, 20-40 s, mostly on one core) overlap:
-    # Trino from now on; the Spark service, then Airflow, once their databases and buckets exist.
-    # On a cluster the Spark service waits for the Spark master and workers (after_services).
-    with Beside() as beside:
-        beside.start(trino.name, trino_start)
-        provision.provision(settings, secrets)
-        GovernanceAgent(settings).start(secrets)
-        say("governance agent healthy")
-        if single:
-            beside.start("airflow", spark_then_airflow)
     cluster_nodes.after_services(settings, launched)
-    if not single:
-        spark_then_airflow()
-        say("airflow healthy")
+    provision.provision(settings, secrets)
+    GovernanceAgent(settings).start(secrets)
+    say("governance agent healthy")
+    if settings["spark"]["service"]:
+        SparkService(settings).ensure_current()
+        say("spark service healthy")
     cluster_nodes.after_spark(settings)
+    Airflow(settings).start(secrets)
+    say("airflow healthy")
     say(f"stack up in {time.monotonic() - started:.0f}s")
     return cmd_status(settings, argparse.Namespace())
-
-
-class Beside:
-    """Service starts run in threads beside the caller's own steps. Leaving the block waits for
-    every one of them, then raises if any failed (every failure in one message), so `lakehouse
-    up` never returns while a service is still starting. An error in the block itself (Ctrl-C, a
-    failed provisioning) leaves at once: the threads die with the command; the processes they
-    launched run on, as a start interrupted without them would leave them (`lakehouse down`)."""
-
-    def __enter__(self) -> Beside:
-        self.starts: list[tuple[str, threading.Thread]] = []
-        self.failures: dict[str, BaseException] = {}
-        return self
-
-    def start(self, name: str, start: Callable[[], None]) -> None:
-        def run() -> None:
-            try:
-                start()
-                say(f"{name} healthy")
-            except BaseException as exc:  # noqa: BLE001 - raised by the caller's thread on leaving
-                self.failures[name] = exc
-
-        thread = threading.Thread(target=run, name=f"lakehouse-up-{name}", daemon=True)
-        thread.start()
-        self.starts.append((name, thread))
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: Any) -> None:
-        if error is not None:
-            return
-        for _name, thread in self.starts:
-            while thread.is_alive():
-                thread.join(0.5)
-        failed = [self.failures[name] for name, _thread in self.starts if name in self.failures]
-        if len(failed) == 1:
-            raise failed[0]
-        if failed:
-            raise ServiceError("lakehouse up", "; ".join(str(exc) for exc in failed)) from failed[0]
 
 
 def chosen_topology(settings: Settings, args: argparse.Namespace) -> str:

@@ -438,17 +438,12 @@ def before_services(settings: Settings) -> list[tuple[Node, Alive | None]]:
     return launched
 
 
-def record_coordinator(settings: Settings) -> None:
-    """Once Trino is healthy: the configuration it runs, so the next `up` restarts it only if
-    that changed (before_services)."""
+def after_services(settings: Settings, launched: list[tuple[Node, Alive | None]]) -> None:
+    """Once the services are healthy: record the coordinator's configuration, then (cluster
+    topology) wait for the master, start the Spark workers, and wait until every worker is
+    ALIVE in the master and every Trino worker active in the coordinator."""
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     coordinator_stamp_file(settings).write_text(coordinator_stamp(settings) + "\n")
-
-
-def after_services(settings: Settings, launched: list[tuple[Node, Alive | None]]) -> None:
-    """Once the services are healthy (and the coordinator's configuration recorded), in the
-    cluster topology: wait for the master, start the Spark workers, and wait until every worker
-    is ALIVE in the master and every Trino worker active in the coordinator."""
     if not cluster.is_cluster(settings):
         return
     for node, alive in launched:
