@@ -49,7 +49,7 @@ class ServiceError(RuntimeError):
 
 
 def say(message: str) -> None:
-    sys.stderr.write(f"[lakehouse] {message}\n")  # one write: `up` says things from several threads
+    sys.stderr.write(f"[lakehouse] {message}\n")  # one write per line, even from several threads
     sys.stderr.flush()
 
 
