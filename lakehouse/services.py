@@ -106,20 +106,43 @@ def read_pid(path: Path) -> int | None:
     return pid if pid_alive(pid) else None
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of process group `pgid` runs (a zombie does not, as in pid_alive).
+    Without /proc to list them, whether its leader runs."""
+    proc = Path("/proc")
+    if not (proc / "self").exists():
+        return pid_alive(pgid)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, _parent, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):  # gone since, or hidden from us
+            continue
+        if state != "Z" and int(group) == pgid:
+            return True
+    return False
+
+
 def stop_pid(pid: int, timeout: float = 30) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after `timeout`."""
+    """SIGTERM the process group, then SIGKILL what is left after `timeout`. Returns when no
+    process of the group runs: a child that outlives its leader (a worker, a forked task) may
+    still hold the service's port or files, and the next `lakehouse up` would meet it."""
+    alive: Callable[[int], bool]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
+            alive = group_alive
         except ProcessLookupError:
             return
-        except PermissionError:
+        except PermissionError:  # not a group we may signal: the process alone
             os.kill(pid, sig)
+            alive = pid_alive
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):  # reap our own child (no zombie)
                 os.waitpid(pid, os.WNOHANG)
-            if not pid_alive(pid):
+            if not alive(pid):
                 return
             time.sleep(0.2)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from lakehouse.services import pid_alive
+from lakehouse.services import group_alive, pid_alive, stop_pid
 
 
 def test_a_running_process_is_alive_and_an_exited_unreaped_one_is_not() -> None:
@@ -29,3 +31,42 @@ def test_a_running_process_is_alive_and_an_exited_unreaped_one_is_not() -> None:
 
 def test_this_process_is_alive() -> None:
     assert pid_alive(os.getpid())
+
+
+# A leader that exits on SIGTERM, with a child that ignores it (as a worker busy with a task may).
+LEADER = """
+import signal, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(600)"],
+    stdout=subprocess.PIPE)
+child.stdout.readline()  # its handler is set
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_stopping_a_group_waits_for_a_child_that_outlives_its_leader() -> None:
+    leader = subprocess.Popen(
+        [sys.executable, "-c", LEADER], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert leader.stdout is not None
+    child = int(leader.stdout.readline())
+    try:
+        assert group_alive(leader.pid)
+        started = time.monotonic()
+        stop_pid(leader.pid, timeout=1.5)
+        # the leader went at SIGTERM; the child only at SIGKILL, after the timeout
+        assert time.monotonic() - started >= 1.5
+        assert not pid_alive(child)
+        assert not group_alive(leader.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
+
+
+def test_a_group_without_processes_is_not_alive() -> None:
+    done = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    done.wait()
+    assert not group_alive(done.pid)
+    stop_pid(done.pid, timeout=1)  # nothing to stop: returns at once
