@@ -1,0 +1,156 @@
+"""The ingest job alone, in a local Spark with a file catalog: for comparing two versions of the
+code or of a setting on the same files, round after round in one JVM, without the stack.
+
+    uv run python bench/local_ingest.py --transactions T.jsonl --payments P.jsonl --rounds 3
+
+Each round ingests the files into emptied tables and prints one JSON line: its wall time, the
+CPU the JVM used (from /proc), and the job's own step timings. A warm-up batch (the first 20,000
+records of each file) runs first. The session is configured as the Spark service's
+(catalog_config/spark-defaults.conf.template: the JVM options, file pieces, code cache), but its
+catalog is a directory on local disk.
+
+This machine's speed moves from minute to minute (README, Performance). To compare A and B, run
+both at once, each with one core, so that both see the same host, and compare the same rounds:
+
+    CODE=/path/to/checkout-A uv run python bench/local_ingest.py --master 'local[1]' --warehouse /tmp/wa ... &
+    CODE=/path/to/checkout-B uv run python bench/local_ingest.py --master 'local[1]' --warehouse /tmp/wb ...
+
+`--conf key=value` sets a Spark setting for the session (e.g. the serializer); `--profile FILE`
+records the last round with Java Flight Recorder's profile settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+sys.path.insert(0, os.environ.get("CODE") or str(Path(__file__).resolve().parents[1]))
+
+from jobs.jvm import jvm_of  # noqa: E402
+from lakehouse import artifacts  # noqa: E402
+from lakehouse.settings import Settings, find_java_home  # noqa: E402
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+CATALOG = "lakehouse"
+WARM_UP_RECORDS = 20_000
+JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC -XX:CompileThresholdScaling=10"
+
+
+def session(master: str, warehouse: Path, conf: dict[str, str]) -> SparkSession:
+    from pyspark.sql import SparkSession
+
+    settings = Settings.load()
+    with artifacts.cache_lock(settings):
+        jars = artifacts.spark_jars(settings)
+    os.environ.setdefault("LAKEHOUSE_PSEUDONYM_KEY", "00" * 32)
+    os.environ.setdefault("JAVA_HOME", str(find_java_home(17, "JAVA_HOME", max_major=21)))
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("local-ingest-bench")
+        .config("spark.driver.memory", "2g")
+        .config("spark.driver.extraJavaOptions", JVM_OPTIONS)
+        .config("spark.jars", ",".join(map(str, jars)))
+        .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
+        .config(f"spark.sql.catalog.{CATALOG}", "org.apache.iceberg.spark.SparkCatalog")
+        .config(f"spark.sql.catalog.{CATALOG}.type", "hadoop")
+        .config(f"spark.sql.catalog.{CATALOG}.warehouse", str(warehouse))
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.sql.files.maxPartitionBytes", "16m")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.codegen.cache.maxEntries", "1000")
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
+        .config("spark.ui.enabled", "false")
+    )
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def jvm_cpu_seconds(spark: SparkSession) -> float:
+    pid = jvm_of(spark).java.lang.ProcessHandle.current().pid()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def empty_tables(spark: SparkSession) -> None:
+    for namespace in ("raw", "curated"):
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {CATALOG}.{namespace}")
+        for table in spark.sql(f"SHOW TABLES IN {CATALOG}.{namespace}").collect():
+            spark.sql(f"DROP TABLE {CATALOG}.{namespace}.{table.tableName} PURGE")
+
+
+def head(path: Path, lines: int, out: Path) -> Path:
+    with path.open("rb") as source, out.open("wb") as target:
+        for _, line in zip(range(lines), source, strict=False):
+            target.write(line)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transactions", type=Path, required=True)
+    parser.add_argument("--payments", type=Path, required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--warehouse", type=Path, help="the catalog's directory (default: a temporary one)")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--profile", type=Path, metavar="FILE.jfr", help="record the last round")
+    args = parser.parse_args()
+    conf = dict(item.split("=", 1) for item in args.conf)
+    work = Path(tempfile.mkdtemp(prefix="local-ingest-"))
+    warehouse = args.warehouse or work / "warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    spark = session(args.master, warehouse, conf)
+    from jobs import ingest
+
+    inputs = {"transactions": args.transactions, "payments": args.payments}
+    try:
+        empty_tables(spark)
+        warm = {
+            name: [str(head(path, WARM_UP_RECORDS, work / f"{name}.jsonl"))] for name, path in inputs.items()
+        }
+        ingest.run(spark, CATALOG, warm)
+        for number in range(args.rounds):
+            empty_tables(spark)
+            recording = None
+            if args.profile and number == args.rounds - 1:
+                jfr = jvm_of(spark).jdk.jfr
+                recording = jfr.Recording(jfr.Configuration.getConfiguration("profile"))
+                recording.start()
+            cpu, started = jvm_cpu_seconds(spark), time.monotonic()
+            result = ingest.run(spark, CATALOG, {name: [str(path)] for name, path in inputs.items()})
+            wall, cpu = time.monotonic() - started, jvm_cpu_seconds(spark) - cpu
+            if recording is not None:
+                recording.stop()
+                recording.dump(jvm_of(spark).java.io.File(str(args.profile.resolve())).toPath())
+                recording.close()
+            received = sum(source["received"] for source in result["sources"].values())
+            line = {
+                "round": number,
+                "records": received,
+                "wall_s": round(wall, 1),
+                "records_per_s": round(received / wall),
+                "jvm_cpu_s": round(cpu, 1),
+                "conf": conf,
+                "steps": {name: round(seconds, 1) for name, seconds in result["timings"].items()},
+            }
+            print(json.dumps(line), flush=True)
+    finally:
+        spark.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
