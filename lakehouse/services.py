@@ -90,12 +90,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        # bytes: a command name need not be valid UTF-8
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
     except (FileNotFoundError, ProcessLookupError):  # gone since, or no /proc (then kill's answer)
         return not Path("/proc/self").exists()
     except OSError:  # /proc hides it from us (hidepid): kill's answer stands
         return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state follows the command name, in (...)
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"  # the state follows the command name, in (...)
 
 
 def read_pid(path: Path) -> int | None:
@@ -115,11 +116,11 @@ def group_alive(pgid: int) -> bool:
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            state, _parent, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):  # gone since, or hidden from us
+        try:  # bytes, as in pid_alive
+            state, _parent, group = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[:3]
+        except OSError:  # gone since, or hidden from us
             continue
-        if state != "Z" and int(group) == pgid:
+        if state != b"Z" and int(group) == pgid:
             return True
     return False
 

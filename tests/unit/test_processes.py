@@ -63,6 +63,7 @@ def test_stopping_a_group_waits_for_a_child_that_outlives_its_leader() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()
+        leader.stdout.close()
 
 
 def test_a_group_without_processes_is_not_alive() -> None:
@@ -70,3 +71,28 @@ def test_a_group_without_processes_is_not_alive() -> None:
     done.wait()
     assert not group_alive(done.pid)
     stop_pid(done.pid, timeout=1)  # nothing to stop: returns at once
+
+
+# A process that names itself with bytes that are not UTF-8 (a name is any 15 bytes: a character
+# cut in two at the limit gives the same), then waits.
+ODD_NAME = """
+import ctypes, time
+ctypes.CDLL(None).prctl(15, b"caf\\xc3\\xff\\xfeab", 0, 0, 0)  # PR_SET_NAME
+print(flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_process_whose_name_is_not_utf8_is_seen_alive_in_its_group() -> None:
+    odd = subprocess.Popen([sys.executable, "-c", ODD_NAME], stdout=subprocess.PIPE, start_new_session=True)
+    assert odd.stdout is not None
+    odd.stdout.readline()  # renamed
+    try:
+        assert b"\xff" in Path(f"/proc/{odd.pid}/stat").read_bytes()
+        assert pid_alive(odd.pid)
+        assert group_alive(odd.pid)
+    finally:
+        odd.kill()
+        odd.wait()
+        odd.stdout.close()
+    assert not group_alive(odd.pid)
