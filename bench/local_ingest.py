@@ -16,7 +16,9 @@ both at once, each with one core, so that both see the same host, and compare th
     CODE=/path/to/checkout-B uv run python bench/local_ingest.py --master 'local[1]' --warehouse /tmp/wb ...
 
 `--conf key=value` sets a Spark setting for the session (e.g. the serializer); `--profile FILE`
-records the last round with Java Flight Recorder's profile settings.
+records the last round with Java Flight Recorder's profile settings (that round's times then
+include the recorder's own cost: compare it with no other round). `--warehouse DIR` keeps the
+tables there; the script empties a directory only if it made it (it marks it), else refuses it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 CATALOG = "lakehouse"
-WARM_UP_RECORDS = 20_000
+WARM_UP_RECORDS = 20_000  # lines: the inputs are JSON Lines
+WAREHOUSE_MARK = ".local-ingest-warehouse"
 JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC -XX:CompileThresholdScaling=10"
 
 
@@ -107,15 +110,27 @@ def main() -> int:
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--profile", type=Path, metavar="FILE.jfr", help="record the last round")
     args = parser.parse_args()
+    malformed = [item for item in args.conf if "=" not in item]
+    if malformed:
+        parser.error(f"--conf takes KEY=VALUE, not {malformed[0]!r}")
     conf = dict(item.split("=", 1) for item in args.conf)
+    if args.warehouse and args.warehouse.exists():
+        made_here = (args.warehouse / WAREHOUSE_MARK).exists()
+        if not made_here and any(args.warehouse.iterdir()):
+            parser.error(
+                f"--warehouse {args.warehouse}: not empty and not made by this script; give a new path"
+            )
+        shutil.rmtree(args.warehouse)
     work = Path(tempfile.mkdtemp(prefix="local-ingest-"))
     warehouse = args.warehouse or work / "warehouse"
-    shutil.rmtree(warehouse, ignore_errors=True)
-    spark = session(args.master, warehouse, conf)
-    from jobs import ingest
-
+    warehouse.mkdir(parents=True)
+    (warehouse / WAREHOUSE_MARK).touch()
+    spark = None
     inputs = {"transactions": args.transactions, "payments": args.payments}
     try:
+        spark = session(args.master, warehouse, conf)
+        from jobs import ingest
+
         empty_tables(spark)
         warm = {
             name: [str(head(path, WARM_UP_RECORDS, work / f"{name}.jsonl"))] for name, path in inputs.items()
@@ -147,7 +162,8 @@ def main() -> int:
             }
             print(json.dumps(line), flush=True)
     finally:
-        spark.stop()
+        if spark is not None:
+            spark.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
