@@ -37,6 +37,7 @@ sys.path.insert(0, os.environ.get("CODE") or str(Path(__file__).resolve().parent
 
 from jobs.jvm import jvm_of  # noqa: E402
 from lakehouse import artifacts  # noqa: E402
+from lakehouse.services import stat_fields  # noqa: E402
 from lakehouse.settings import Settings, find_java_home  # noqa: E402
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def session(master: str, warehouse: Path, conf: dict[str, str]) -> SparkSession:
 
 def jvm_cpu_seconds(spark: SparkSession) -> float:
     pid = jvm_of(spark).java.lang.ProcessHandle.current().pid()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(Path(f"/proc/{pid}/stat").read_bytes())  # utime and stime: fields 14, 15
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -38,6 +38,7 @@ from lakehouse.services import (
     port_open,
     read_pid,
     say,
+    stat_fields,
     stop_pid,
     wait_until,
 )
@@ -526,7 +527,7 @@ def stack_pids(settings: Settings) -> set[int]:
         stat = _read(f"/proc/{pid}/stat")
         if not stat:
             continue
-        parents[pid] = int(stat.rsplit(b")", 1)[1].split()[1])
+        parents[pid] = int(stat_fields(stat)[1])
         environ = _read(f"/proc/{pid}/environ")
         cmdline = _read(f"/proc/{pid}/cmdline").replace(b"\0", b" ") + b" "
         if marks[0] in environ or marks[1] in cmdline or home + b" " in cmdline:

@@ -79,6 +79,13 @@ def wait_until(
     raise ServiceError(service, f"not healthy after {timeout:.0f}s", log)
 
 
+def stat_fields(stat: bytes) -> list[bytes]:
+    """The fields of a /proc/PID/stat text (its bytes: a command name need not be valid UTF-8)
+    after the command name, which is in (...) and may itself hold spaces and parentheses: state,
+    parent, process group, ... (proc(5), numbered from 3)."""
+    return stat.rsplit(b")", 1)[1].split()
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process `pid` runs. A zombie does not: it has exited, and only waits for its parent
     to collect its exit status (an init that reaps every few seconds would otherwise make each
@@ -90,13 +97,12 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        # bytes: a command name need not be valid UTF-8
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except (FileNotFoundError, ProcessLookupError):  # gone since, or no /proc (then kill's answer)
         return not Path("/proc/self").exists()
     except OSError:  # /proc hides it from us (hidepid): kill's answer stands
         return True
-    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"  # the state follows the command name, in (...)
+    return stat_fields(stat)[0] != b"Z"
 
 
 def read_pid(path: Path) -> int | None:
@@ -116,8 +122,8 @@ def group_alive(pgid: int) -> bool:
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
-        try:  # bytes, as in pid_alive
-            state, _parent, group = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[:3]
+        try:
+            state, _parent, group = stat_fields((entry / "stat").read_bytes())[:3]
         except OSError:  # gone since, or hidden from us
             continue
         if state != b"Z" and int(group) == pgid:
