@@ -5,8 +5,8 @@ code or of a setting on the same files, round after round in one JVM, without th
 
 Each round ingests the files into emptied tables and prints one JSON line: its wall time, the
 CPU the JVM used (from /proc), and the job's own step timings. A warm-up batch (the first 20,000
-records of each file, or `--warm-up N`) runs first: up to the job's small-batch size (250,000
-records a source) it takes the small batches' path, which leaves the large path's code cold for
+records of each file, or `--warm-up N`) runs first: up to `jobs.ingest.SMALL_BATCH_RECORDS`
+records a source it takes the small batches' path, which leaves the large path's code cold for
 round 0. The session is configured as the Spark service's
 (catalog_config/spark-defaults.conf.template: the JVM options, file pieces, code cache), but its
 catalog is a directory on local disk.
