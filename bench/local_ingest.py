@@ -89,6 +89,15 @@ def jvm_cpu_seconds(spark: SparkSession) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def compiled(spark: SparkSession) -> tuple[int, float]:
+    """Generated classes Spark compiled so far (Janino), and the JIT's compiling time in seconds
+    (the JVM's own count: elapsed time of its compiler threads)."""
+    jvm = jvm_of(spark)
+    classes = jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
+    jit_ms = jvm.java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime()
+    return int(classes), jit_ms / 1000
+
+
 def empty_tables(spark: SparkSession) -> None:
     for namespace in ("raw", "curated"):
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {CATALOG}.{namespace}")
@@ -151,9 +160,10 @@ def main() -> int:
                 jfr = jvm_of(spark).jdk.jfr
                 recording = jfr.Recording(jfr.Configuration.getConfiguration("profile"))
                 recording.start()
-            cpu, started = jvm_cpu_seconds(spark), time.monotonic()
+            (classes, jit), cpu, started = compiled(spark), jvm_cpu_seconds(spark), time.monotonic()
             result = ingest.run(spark, CATALOG, {name: [str(path)] for name, path in inputs.items()})
             wall, cpu = time.monotonic() - started, jvm_cpu_seconds(spark) - cpu
+            classes, jit = (now - before for now, before in zip(compiled(spark), (classes, jit), strict=True))
             if recording is not None:
                 recording.stop()
                 recording.dump(jvm_of(spark).java.io.File(str(args.profile.resolve())).toPath())
@@ -165,6 +175,8 @@ def main() -> int:
                 "wall_s": round(wall, 1),
                 "records_per_s": round(received / wall),
                 "jvm_cpu_s": round(cpu, 1),
+                "generated_classes": classes,
+                "jit_s": round(jit, 1),
                 "conf": conf,
                 "steps": {name: round(seconds, 1) for name, seconds in result["timings"].items()},
             }

@@ -416,6 +416,19 @@ def file_columns(files: list[InputFile]) -> dict[str, Column]:
     return {"source_file": pick(paths, "source_file"), "file_sha256": pick(hashes, "file_sha256")}
 
 
+def batch_time(started: dt.datetime) -> Column:
+    """The time a batch started, as a TIMESTAMP column of its records (they have `record_number`).
+
+    Not a timestamp literal: Spark writes such a literal into the code it generates, so each batch's
+    own time would make new code for its raw, rejected and curated writes, compiled again (Janino),
+    run interpreted and compiled again by the JIT, batch after batch of a long-lived application. An
+    array literal reaches that code as an object instead, and its element is picked by an index the
+    optimizer cannot fold back into a literal: computed from the row, and always 0.
+    """
+    zero = F.least(F.col("record_number"), F.lit(0)).cast("int")  # a record's number is never negative
+    return F.get(F.array(F.lit(started).cast("timestamp")), zero)
+
+
 # ---------------------------------------------------------------------------------------
 # Parsing, validation and typing
 # ---------------------------------------------------------------------------------------
@@ -1208,7 +1221,7 @@ def commit(
     """
     spark = writer.spark
     keys = keys_of(catalog, tables_written([b.p.source.name for b in batches]))
-    now = F.lit(started).cast("timestamp")
+    now = batch_time(started)
     calls = {b.p.source.name: partial(write_batch, spark, catalog, b, now, forced) for b in batches}
     with writer.run("+".join(b.batch_id for b in batches), keys):
         if forced:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from pyspark.errors import AnalysisException
 from jobs.ingest import (
     InputChanged,
     Layouts,
+    batch_time,
     describe_files,
     file_columns,
     line_layout,
@@ -19,6 +21,7 @@ from jobs.ingest import (
     number_lines,
     read_records,
 )
+from jobs.jvm import jvm_of
 
 
 @contextmanager
@@ -117,6 +120,25 @@ def test_array_and_ndjson_files(spark, tmp_path: Path) -> None:
         ("b.jsonl", 1, 1, '{"id": 3}'),
         ("b.jsonl", 1, 3, '{"id": 4}'),  # line 2 is blank: not a record, numbering keeps lines
     ]
+
+
+def test_a_batch_time_leaves_the_generated_code_as_it_was(spark, tmp_path: Path) -> None:
+    """Each record gets its batch's time, and a batch started at another time runs the same
+    generated code: Spark compiles no class for it (a literal time would be written into the code)."""
+    (tmp_path / "a.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
+    (tmp_path / "b.jsonl").write_text('{"id": 3}\n')
+    files = describe_files([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")])
+    compiled = jvm_of(spark).org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+
+    def times(started: dt.datetime) -> set[tuple[int, dt.datetime]]:
+        at = batch_time(started).alias("at")
+        return {(r.file_order, r.at) for r in read_records(spark, files).select("file_order", at).collect()}
+
+    first, second = dt.datetime(2026, 1, 2, 3, 4, 5), dt.datetime(2026, 6, 7, 8, 9, 10, 11)
+    assert times(first) == {(0, first), (1, first)}
+    classes = compiled.getCount()
+    assert times(second) == {(0, second), (1, second)}
+    assert compiled.getCount() == classes
 
 
 def test_a_fetched_object_reads_as_spark_reads_the_same_file(spark, tmp_path: Path) -> None:
