@@ -4,7 +4,8 @@ code or of a setting on the same files, round after round in one JVM, without th
     uv run python bench/local_ingest.py --transactions T.jsonl --payments P.jsonl --rounds 3
 
 Each round ingests the files into emptied tables and prints one JSON line: its wall time, the
-CPU the JVM used (from /proc), and the job's own step timings. A warm-up batch (the first 20,000
+CPU the JVM used (from /proc), the classes of generated code Spark compiled and the time the JIT
+spent compiling (`generated_classes`, `jit_s`), and the job's own step timings. A warm-up batch (the first 20,000
 records of each file, or `--warm-up N`) runs first: up to `jobs.ingest.SMALL_BATCH_RECORDS`
 records a source it takes the small batches' path, which leaves the large path's code cold for
 round 0. The session is configured as the Spark service's
