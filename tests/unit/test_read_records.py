@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from pyspark.errors import AnalysisException
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from jobs.ingest import (
     InputChanged,
@@ -130,15 +132,19 @@ def test_a_batch_time_leaves_the_generated_code_as_it_was(spark, tmp_path: Path)
     files = describe_files([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")])
     compiled = jvm_of(spark).org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
 
-    def times(started: dt.datetime) -> set[tuple[int, dt.datetime]]:
-        at = batch_time(started).alias("at")
-        return {(r.file_order, r.at) for r in read_records(spark, files).select("file_order", at).collect()}
+    def times(at: Column) -> set[tuple[int, dt.datetime]]:
+        rows = read_records(spark, files).select("file_order", at.alias("at")).collect()
+        return {(r.file_order, r.at) for r in rows}
 
     first, second = dt.datetime(2026, 1, 2, 3, 4, 5), dt.datetime(2026, 6, 7, 8, 9, 10, 11)
-    assert times(first) == {(0, first), (1, first)}
+    assert times(batch_time(first)) == {(0, first), (1, first)}
     classes = compiled.getCount()
-    assert times(second) == {(0, second), (1, second)}
+    assert times(batch_time(second)) == {(0, second), (1, second)}
     assert compiled.getCount() == classes
+    # the control: the same time as a literal is new code (so the count above can move)
+    third = dt.datetime(2026, 9, 10, 11, 12, 13)
+    assert times(F.lit(third).cast("timestamp")) == {(0, third), (1, third)}
+    assert compiled.getCount() > classes
 
 
 def test_a_fetched_object_reads_as_spark_reads_the_same_file(spark, tmp_path: Path) -> None:
