@@ -3,12 +3,12 @@ code or of a setting on the same files, round after round in one JVM, without th
 
     uv run python bench/local_ingest.py --transactions T.jsonl --payments P.jsonl --rounds 3
 
-Each round ingests the files into emptied tables and prints one JSON line: its wall time, the
-CPU the JVM used (from /proc), the classes of generated code Spark compiled and the time the JIT
-spent compiling (`generated_classes`, `jit_s`), and the job's own step timings. A warm-up batch (the first 20,000
-records of each file, or `--warm-up N`) runs first: up to `jobs.ingest.SMALL_BATCH_RECORDS`
-records a source it takes the small batches' path, which leaves the large path's code cold for
-round 0. The session is configured as the Spark service's
+Each round ingests the files into emptied tables and prints one JSON line: its wall time, the CPU
+the JVM used (from /proc), the classes of generated code Spark compiled and the time the JIT spent
+compiling (`generated_classes`, `jit_s`), and the job's own step timings. A warm-up batch (the
+first 20,000 records of each file, or `--warm-up N`) runs first: up to
+`jobs.ingest.SMALL_BATCH_RECORDS` records a source it takes the small batches' path, which leaves
+the large path's code cold for round 0. The session is configured as the Spark service's
 (catalog_config/spark-defaults.conf.template: the JVM options, file pieces, code cache), but its
 catalog is a directory on local disk.
 
@@ -161,10 +161,11 @@ def main() -> int:
                 jfr = jvm_of(spark).jdk.jfr
                 recording = jfr.Recording(jfr.Configuration.getConfiguration("profile"))
                 recording.start()
-            (classes, jit), cpu, started = compiled(spark), jvm_cpu_seconds(spark), time.monotonic()
+            code, cpu, started = compiled(spark), jvm_cpu_seconds(spark), time.monotonic()
             result = ingest.run(spark, CATALOG, {name: [str(path)] for name, path in inputs.items()})
             wall, cpu = time.monotonic() - started, jvm_cpu_seconds(spark) - cpu
-            classes, jit = (now - before for now, before in zip(compiled(spark), (classes, jit), strict=True))
+            classes, jit = compiled(spark)
+            classes, jit = classes - code[0], jit - code[1]
             if recording is not None:
                 recording.stop()
                 recording.dump(jvm_of(spark).java.io.File(str(args.profile.resolve())).toPath())
