@@ -8,6 +8,7 @@ holds a secret and the same variables configure a deployed Airflow.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -102,6 +103,19 @@ def trino_connection_env(settings: Settings, secrets: dict[str, str]) -> dict[st
     return env
 
 
+def heartbeat_since(health: dict[str, Any] | None, part: str, since: dt.datetime) -> bool:
+    """Whether /api/v2/monitor/health shows a heartbeat of `part` (scheduler, dag_processor,
+    triggerer) at or after `since`. Its health is the newest job's heartbeat in the database: a
+    killed scheduler's job still looks healthy for up to 30 s (scheduler_health_check_threshold)
+    after it died, and stops looking healthy before a slow new scheduler has registered its own
+    job; only a heartbeat after the start is the new process's."""
+    beat = ((health or {}).get(part) or {}).get(f"latest_{part}_heartbeat")
+    if not beat:
+        return False
+    when = dt.datetime.fromisoformat(beat)
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)) >= since
+
+
 def airflow_bin() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
@@ -140,7 +154,9 @@ class Airflow:
         return tuple(c.replace("-", "_") for c in self.components if c != "api-server")
 
     def healthy(self) -> bool:
-        health = self.health()
+        return self._all_healthy(self.health())
+
+    def _all_healthy(self, health: dict[str, Any] | None) -> bool:
         if not health:
             return False
         parts = ("metadatabase", *self._checked())
@@ -163,6 +179,7 @@ class Airflow:
         if migrate.returncode != 0:
             (self.logs / "airflow-migrate.log").write_text(migrate.stdout + migrate.stderr)
             raise ServiceError(self.name, "airflow db migrate failed", self.logs / "airflow-migrate.log")
+        started = dt.datetime.now(dt.UTC)
         for component in missing:
             say(f"starting Airflow {component}")
             with self.log(component).open("ab") as log:
@@ -180,7 +197,15 @@ class Airflow:
         def alive() -> bool:
             return all(pid_alive(read_pid(self.pidfile(c)) or -1) for c in self.components)
 
-        wait_until(self.healthy, 180, self.name, self.log("api-server"), alive=alive)
+        restarted = tuple(c.replace("-", "_") for c in missing if c != "api-server")
+
+        def ready() -> bool:
+            health = self.health()
+            return self._all_healthy(health) and all(
+                heartbeat_since(health, part, started) for part in restarted
+            )
+
+        wait_until(ready, 180, self.name, self.log("api-server"), alive=alive)
 
     def stop(self) -> None:
         for component in COMPONENTS:

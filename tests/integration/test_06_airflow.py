@@ -6,11 +6,13 @@ DAG run through a module fixture. They load more data on top of what test_02..05
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -203,8 +205,14 @@ def test_killed_scheduler_finishes_the_run_without_duplicates(cli, data, setting
         time.sleep(1)
     pid = int((settings.run_dir / "airflow-scheduler.pid").read_text())
     os.killpg(pid, signal.SIGKILL)  # the scheduler, its executor and the running tasks
+    killed = dt.datetime.now(dt.UTC)
     time.sleep(3)
     cli.run("up")  # restarts what is missing
+    # `up` returned once the new scheduler beat, not on the killed one's last heartbeat (which
+    # looks healthy for 30 s, and then unhealthy until a slow new scheduler has registered)
+    with urllib.request.urlopen(f"{settings.airflow_url}/api/v2/monitor/health", timeout=10) as r:
+        beat = json.loads(r.read())["scheduler"]["latest_scheduler_heartbeat"]
+    assert dt.datetime.fromisoformat(beat) > killed, beat
     outcome = client.follow("lakehouse_daily", run_id, timeout=900)
     assert outcome.state == "success", outcome.tasks
     tries = {t["task_id"]: t["try_number"] for t in client.task_instances("lakehouse_daily", run_id)}

@@ -193,3 +193,21 @@ def test_airflow_runs_the_triggerer_only_when_asked(tmp_path) -> None:
     asked = Airflow(Settings.load({"LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_AIRFLOW_TRIGGERER": "true"}))
     assert asked.components == ("api-server", "scheduler", "dag-processor", "triggerer")
     assert asked._checked() == ("scheduler", "dag_processor", "triggerer")
+
+
+def test_a_restarted_scheduler_counts_only_by_its_own_heartbeat() -> None:
+    """After a kill, the dead scheduler's job still has the newest heartbeat in Airflow's health
+    for a while: `up` waits for one at or after the moment it started the new process."""
+    from lakehouse.airflow_service import heartbeat_since
+
+    started = dt.datetime(2026, 12, 2, 10, 49, 5, tzinfo=dt.UTC)
+
+    def health(beat: str | None) -> dict[str, object]:
+        return {"scheduler": {"status": "healthy", "latest_scheduler_heartbeat": beat}}
+
+    assert not heartbeat_since(health("2026-12-02T10:48:50.123456+00:00"), "scheduler", started)
+    assert heartbeat_since(health("2026-12-02T10:49:19.278546+00:00"), "scheduler", started)
+    assert heartbeat_since(health("2026-12-02T10:49:05+00:00"), "scheduler", started)
+    assert not heartbeat_since(health(None), "scheduler", started)
+    assert not heartbeat_since({}, "scheduler", started)
+    assert not heartbeat_since(None, "dag_processor", started)
