@@ -13,7 +13,9 @@ benchmark a stack of its own):
    day into the loaded tables;
 5. Trino latency, p50 and p95 over 20 runs of three user queries;
 6. peak resident memory of every service and job, sampled from /proc.
-It writes docs/benchmarks.md (and its chart) and prints the ratios first.
+It writes docs/benchmarks.md (and its chart) and prints the ratios first. The report also gives the
+host's speed just before and just after the run (`host_loop_seconds`): a shared virtual machine's
+moves by half or more within the hour, and every second of the report moves with it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ DOC = REPO_ROOT / "docs" / "benchmarks.md"
 DEFAULT_TRANSACTIONS = 2_000_000
 SMALL_BATCH = 40_000  # records
 SMALL_BATCHES = 3  # small batches timed, one after the other, after a first one
+HOST_LOOP = 10**8  # integers summed by `host_loop_seconds`
 
 
 def say(message: str) -> None:
@@ -282,6 +285,25 @@ def machine() -> dict[str, str]:
     }
 
 
+def host_loop_seconds() -> float:
+    """How long one single-threaded Python loop, `sum(range(HOST_LOOP))`, takes now: the host's
+    speed at this moment, in seconds (lower is faster). The same loop with nothing else running
+    took 1.05-2.9 s on machines of this project's kind at different hours (README, Performance)."""
+    started = time.perf_counter()
+    sum(range(HOST_LOOP))
+    return time.perf_counter() - started
+
+
+def host_speed(loops: list[float]) -> str:
+    """The report's line on the host's speed, from `host_loop_seconds` before and after a run."""
+    before, after = loops
+    return (
+        f"Host speed: one single-threaded Python loop (`sum(range(10**8))`) took {before:.2f} s just "
+        f"before the run and {after:.2f} s just after (lower is faster; every time in this report "
+        "moves with the host's speed: compare the ratios to DuckDB, measured in the same run)."
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------
@@ -309,6 +331,8 @@ def run(transactions: int, schema: str, dirty: float, seed: int, work: Path) -> 
     settings = Settings.load()
     require_empty(settings)
     result: dict[str, Any] = {"transactions": transactions, "schema": schema, "dirty_ratio": dirty}
+    # before the sampler's thread starts: the loop measures the host, not this process's threads
+    loops = [host_loop_seconds()]
     with MemorySampler(settings) as memory:
         say(f"generating {transactions:,} transactions and their payments ({schema}, dirty {dirty})")
         started = time.monotonic()
@@ -359,6 +383,7 @@ def run(transactions: int, schema: str, dirty: float, seed: int, work: Path) -> 
         result["day_ingest_s"], result["day_out"] = ingest(day)
         say("Trino latency (20 runs of three queries)")
         result["latency"] = latency(settings)
+    result["host_loop_s"] = [*loops, host_loop_seconds()]
     result["memory_peak_mb"] = {k: v / 1e6 for k, v in sorted(memory.peak.items())}
     result["memory_peak_total_mb"] = memory.peak_total / 1e6
     result["memory_peak_pss_mb"] = memory.peak_pss / 1e6
@@ -393,6 +418,8 @@ def markdown(runs: list[dict[str, Any]], command: str, chart_name: str) -> str:
         f"Produced by `{command}` on {r['date']} (written by `lakehouse/bench.py`; do not edit by hand).",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in r["machine"].items()) + ".",
+        "",
+        host_speed(r["host_loop_s"]),
         "",
         "## Headline ratios",
         "",
@@ -476,14 +503,15 @@ def markdown(runs: list[dict[str, Any]], command: str, chart_name: str) -> str:
             "",
             "| transactions | records | ingest | records/s | µs per record | DuckDB conversion | delinquency "
             "| DuckDB rules | incremental day / empty day | small batch (median) | Trino summary p50 "
-            "| peak RSS sum |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| peak RSS sum | host loop before / after |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             *[
                 f"| {g['transactions']:,} | {g['records']:,} | {g['ingest_s']:.1f} s | "
                 f"{g['records'] / g['ingest_s']:,.0f} | {1e6 * g['ingest_s'] / g['records']:.1f} | "
                 f"{g['duckdb_convert_s']:.1f} s | {g['delinquency_s']:.1f} s | {g['duckdb_rules_s']:.1f} s | "
                 f"{g['day_ingest_s'] / g['empty_day_ingest_s']:.2f}x | {g['small_ingest_s']:.1f} s | "
-                f"{g['latency']['summary']['p50_ms']:.0f} ms | {g['memory_peak_total_mb']:,.0f} MB |"
+                f"{g['latency']['summary']['p50_ms']:.0f} ms | {g['memory_peak_total_mb']:,.0f} MB | "
+                f"{g['host_loop_s'][0]:.2f} / {g['host_loop_s'][1]:.2f} s |"
                 for g in runs
             ],
         ]
@@ -553,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
-        print("\n".join(ratios(runs[-1])), flush=True)
+        print("\n".join([*ratios(runs[-1]), host_speed(runs[-1]["host_loop_s"])]), flush=True)
     print(json.dumps(runs, indent=2, default=str))
     if not args.no_doc:
         command = " ".join(["lakehouse bench", *argv]) if argv else "make bench"
