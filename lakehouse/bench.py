@@ -45,7 +45,6 @@ DOC = REPO_ROOT / "docs" / "benchmarks.md"
 DEFAULT_TRANSACTIONS = 2_000_000
 SMALL_BATCH = 40_000  # records
 SMALL_BATCHES = 3  # small batches timed, one after the other, after a first one
-HOST_LOOP = 10**8  # integers summed by `host_loop_seconds`
 
 
 def say(message: str) -> None:
@@ -286,11 +285,11 @@ def machine() -> dict[str, str]:
 
 
 def host_loop_seconds() -> float:
-    """How long one single-threaded Python loop, `sum(range(HOST_LOOP))`, takes now: the host's
+    """How long one single-threaded Python loop, `sum(range(10**8))`, takes now: the host's
     speed at this moment, in seconds (lower is faster). The same loop with nothing else running
     took 1.05-2.9 s on machines of this project's kind at different hours (README, Performance)."""
     started = time.perf_counter()
-    sum(range(HOST_LOOP))
+    sum(range(10**8))  # the loop `host_speed` names
     return time.perf_counter() - started
 
 
@@ -332,7 +331,7 @@ def run(transactions: int, schema: str, dirty: float, seed: int, work: Path) -> 
     require_empty(settings)
     result: dict[str, Any] = {"transactions": transactions, "schema": schema, "dirty_ratio": dirty}
     # before the sampler's thread starts: the loop measures the host, not this process's threads
-    loops = [host_loop_seconds()]
+    loop_before = host_loop_seconds()
     with MemorySampler(settings) as memory:
         say(f"generating {transactions:,} transactions and their payments ({schema}, dirty {dirty})")
         started = time.monotonic()
@@ -383,7 +382,7 @@ def run(transactions: int, schema: str, dirty: float, seed: int, work: Path) -> 
         result["day_ingest_s"], result["day_out"] = ingest(day)
         say("Trino latency (20 runs of three queries)")
         result["latency"] = latency(settings)
-    result["host_loop_s"] = [*loops, host_loop_seconds()]
+    result["host_loop_s"] = [loop_before, host_loop_seconds()]
     result["memory_peak_mb"] = {k: v / 1e6 for k, v in sorted(memory.peak.items())}
     result["memory_peak_total_mb"] = memory.peak_total / 1e6
     result["memory_peak_pss_mb"] = memory.peak_pss / 1e6
